@@ -1,0 +1,129 @@
+import { getSystemErrorMap, getSystemErrorName } from 'node:util';
+import type { LockMetadata } from './metadata.js';
+
+/** Fields that locate a failure: the errno name, the syscall and the path. */
+export interface LockErrorDetails {
+  code: string;
+  path?: string | undefined;
+  syscall?: string | undefined;
+  errno?: number | undefined;
+  cause?: unknown;
+}
+
+/**
+ * Base class of every error loop-lock throws (apart from `TypeError` and
+ * `RangeError` for arguments of the wrong type or size). `code` is stable:
+ * an errno name such as `'EACCES'` for I/O failures, or one of loop-lock's
+ * own codes (`'ELOCKED'`, `'EPARSE'`, `'ECOMPROMISED'`, `'EDEADLK'`,
+ * `'ENOTSUP'`).
+ */
+export class LockError extends Error {
+  /** A stable, machine-readable code. */
+  readonly code: string;
+  /** The lock file (or directory) the failure concerns, when there is one. */
+  readonly path: string | undefined;
+  /** The system call that failed, for I/O errors. */
+  readonly syscall: string | undefined;
+  /** The negated errno, as Node reports it, for I/O errors. */
+  readonly errno: number | undefined;
+
+  constructor(message: string, details: LockErrorDetails) {
+    super(message, details.cause === undefined ? undefined : { cause: details.cause });
+    this.code = details.code;
+    this.path = details.path;
+    this.syscall = details.syscall;
+    this.errno = details.errno;
+  }
+
+  override get name(): string {
+    return this.constructor.name;
+  }
+}
+
+/**
+ * The lock is held by another open file description: another process,
+ * another thread, or another guard in this very thread. `holder` is the
+ * holder's metadata, or `null` while it cannot be read yet (the holder has
+ * locked but not finished writing it, or the file holds something else).
+ */
+export class AlreadyLockedError extends LockError {
+  /** The current holder, when its metadata could be read. */
+  readonly holder: LockMetadata | null;
+
+  constructor(path: string, holder: LockMetadata | null) {
+    super(
+      holder === null
+        ? `Lock '${path}' is held (its holder's metadata is not readable yet)`
+        : `Lock '${path}' is held by pid ${holder.pid} since ${holder.started.toISOString()}`,
+      { code: 'ELOCKED', path },
+    );
+    this.holder = holder;
+  }
+}
+
+/** The lock file's content is not a metadata record loop-lock can trust. */
+export class LockParseError extends LockError {
+  constructor(path: string, reason: string, cause?: unknown) {
+    super(`Cannot read lock metadata in '${path}': ${reason}`, { code: 'EPARSE', path, cause });
+  }
+}
+
+/** This platform has no `flock()`: loop-lock supports Linux and macOS. */
+export class UnsupportedPlatformError extends LockError {
+  constructor(platform: string = process.platform) {
+    super(`loop-lock needs flock(), which platform '${platform}' does not provide (supported: linux, darwin)`, {
+      code: 'ENOTSUP',
+    });
+  }
+}
+
+/** The shape the native binding throws: an errno and the syscall that set it. */
+interface NativeFailure {
+  errno: number;
+  syscall: string;
+}
+
+function isNativeFailure(error: unknown): error is NativeFailure {
+  return (
+    typeof error === 'object' &&
+    error !== null &&
+    typeof (error as NativeFailure).errno === 'number' &&
+    typeof (error as NativeFailure).syscall === 'string'
+  );
+}
+
+// Plainer words for the failures bad input causes, keyed by "code syscall".
+const hints: Readonly<Record<string, string>> = {
+  'ELOOP open': 'the lock path is a symbolic link, which loop-lock refuses to follow',
+  'EINVAL open': 'the lock path is not a regular file',
+  'ENOTDIR open': 'a component of the path is not a directory',
+  'ENOTDIR mkdir': 'a component of the path is not a directory',
+  'EEXIST mkdir': 'a component of the path exists and is not a directory',
+};
+
+/**
+ * Turns a failure from the native binding or from `node:fs` into a
+ * `LockError` named after its errno, with the path in the message. This is
+ * the one place where errno numbers become names.
+ */
+export function toLockError(error: unknown, path: string): LockError {
+  if (error instanceof LockError) return error;
+  let errno: number | undefined;
+  let syscall: string | undefined;
+  let code = 'EIO';
+  if (isNativeFailure(error)) {
+    errno = -error.errno;
+    syscall = error.syscall;
+    code = getSystemErrorName(errno);
+  } else if (error instanceof Error && typeof (error as NodeJS.ErrnoException).code === 'string') {
+    const fsError = error as NodeJS.ErrnoException;
+    errno = fsError.errno;
+    syscall = fsError.syscall;
+    code = fsError.code as string;
+  }
+  const description =
+    hints[`${code} ${syscall}`] ??
+    (errno === undefined ? String(error) : (getSystemErrorMap().get(errno)?.[1] ?? code));
+  const where = syscall === undefined ? '' : `, ${syscall}`;
+  return new LockError(`${code}: ${description}${where} '${path}'`, { code, path, syscall, errno, cause: error });
+}

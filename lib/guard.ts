@@ -1,0 +1,134 @@
+import { LockError, toLockError } from './errors.js';
+import type { LockMetadata } from './metadata.js';
+import { type Handle, Identity, native } from './native.js';
+
+/** What a guard's check found: its file is in place, or was removed or replaced. */
+export type GuardState = 'held' | 'removed' | 'replaced' | 'released';
+
+// Handles of this thread's unreleased guards, so acquireBlocking() can refuse
+// to wait for a lock this very thread holds (it could only deadlock).
+const liveHandles = new Set<Handle>();
+
+let warnedAboutGc = false;
+
+// A guard dropped without release() still holds its descriptor; like Node's
+// FileHandle, close it when collected and say so once, naming the path.
+const registry = new FinalizationRegistry<readonly [Handle, string]>(([handle, lockPath]) => {
+  liveHandles.delete(handle);
+  native().close(handle);
+  if (!warnedAboutGc) {
+    warnedAboutGc = true;
+    process.emitWarning(
+      `Released loop lock '${lockPath}' on garbage collection. Call release() or hold the guard with \`using\`.`,
+      { type: 'Warning', code: 'LOOP_LOCK_GC_RELEASE' },
+    );
+  }
+});
+
+const constructing = Symbol('LockGuard');
+
+/**
+ * Proof that this process holds the lock. Hold on to it: the lock is
+ * released by `release()`, by `using`, when the process exits or crashes,
+ * and (with a warning) when the guard is garbage-collected.
+ */
+export class LockGuard implements Disposable {
+  /** Absolute path of the lock file. */
+  readonly lockPath: string;
+  /** The metadata this guard wrote into the lock file. */
+  readonly metadata: LockMetadata;
+  #handle: Handle | null;
+
+  /** @internal Guards come from `LoopLock`; they cannot be made directly. */
+  constructor(token: symbol, handle: Handle, lockPath: string, metadata: LockMetadata) {
+    if (token !== constructing) throw new TypeError('LockGuard is created by LoopLock.tryAcquire() and friends');
+    this.#handle = handle;
+    this.lockPath = lockPath;
+    this.metadata = metadata;
+    liveHandles.add(handle);
+    registry.register(this, [handle, lockPath], this);
+  }
+
+  /** True once `release()` has run (or the guard was disposed). */
+  get released(): boolean {
+    return this.#handle === null;
+  }
+
+  /**
+   * Unlocks and closes the lock file. The file and its metadata stay: deleting
+   * the file would let a waiter and a newcomer lock two different inodes.
+   * Calling it again does nothing.
+   */
+  release(): void {
+    const handle = this.#handle;
+    if (handle === null) return;
+    this.#handle = null;
+    registry.unregister(this);
+    liveHandles.delete(handle);
+    native().close(handle);
+  }
+
+  /** Same as `release()`, for `using guard = LoopLock.tryAcquire(...)`. */
+  [Symbol.dispose](): void {
+    this.release();
+  }
+
+  /**
+   * Checks that the lock file at `lockPath` is still the file this guard
+   * locked: one `fstat` and one `lstat`, no timers. If it was deleted (say
+   * by `rm -rf .ralph` or `git clean -fdx`) or replaced, a newcomer can lock
+   * the new file while this guard still "holds" the old one.
+   */
+  state(): GuardState {
+    const handle = this.#handle;
+    if (handle === null) return 'released';
+    let identity: Identity;
+    try {
+      identity = native().identity(handle);
+    } catch (error) {
+      throw toLockError(error, this.lockPath);
+    }
+    if (identity === Identity.Same) return 'held';
+    return identity === Identity.Removed ? 'removed' : 'replaced';
+  }
+
+  /** `true` while the guard is unreleased and its file is still the one at `lockPath`. */
+  isIntact(): boolean {
+    return this.state() === 'held';
+  }
+
+  /**
+   * Throws a `LockError` with code `'ECOMPROMISED'` when the lock file was
+   * removed or replaced since this guard took it (see `state()`), and code
+   * `'ERELEASED'` when the guard was released. Call it before work that
+   * must not run twice, such as a commit or a deploy.
+   */
+  verify(): void {
+    const state = this.state();
+    if (state === 'held') return;
+    if (state === 'released') {
+      throw new LockError(`Lock '${this.lockPath}' was released by this guard`, {
+        code: 'ERELEASED',
+        path: this.lockPath,
+      });
+    }
+    throw new LockError(
+      `Lock '${this.lockPath}' is compromised: the file was ${state} while held, so another process may lock it`,
+      { code: 'ECOMPROMISED', path: this.lockPath },
+    );
+  }
+}
+
+/** Wraps a locked handle whose metadata is written. */
+export function createGuard(handle: Handle, lockPath: string, metadata: LockMetadata): LockGuard {
+  return new LockGuard(constructing, handle, lockPath, metadata);
+}
+
+/** Whether an unreleased guard of this thread holds the inode named `key`. */
+export function heldByThisThread(key: string): boolean {
+  const binding = native();
+  for (const handle of liveHandles) {
+    if (binding.fileKey(handle) === key) return true;
+  }
+  return false;
+}

@@ -1,0 +1,11 @@
+export {
+  AlreadyLockedError,
+  LockError,
+  type LockErrorDetails,
+  LockParseError,
+  UnsupportedPlatformError,
+} from './errors.js';
+export { type GuardState, LockGuard } from './guard.js';
+export { LoopLock, type LockStatus } from './loop-lock.js';
+export { type LockMetadata, MAX_METADATA_BYTES } from './metadata.js';
+export { LOCK_FILE, type LockOptions } from './paths.js';

@@ -1,0 +1,209 @@
+import { mkdirSync } from 'node:fs';
+import { constants } from 'node:os';
+import { dirname } from 'node:path';
+import { AlreadyLockedError, LockError, LockParseError, toLockError } from './errors.js';
+import { createGuard, heldByThisThread, type LockGuard } from './guard.js';
+import { encodePrompt, encodeRecord, type LockMetadata, MAX_METADATA_BYTES, parseRecord } from './metadata.js';
+import { type Binding, type Handle, Identity, native } from './native.js';
+import { LOCK_FILE, type LockOptions, lockPathOf } from './paths.js';
+
+/** What `LoopLock.status()` reports. */
+export interface LockStatus {
+  /** Whether some open file description holds the lock exclusively. */
+  locked: boolean;
+  /** The holder's metadata while the lock is held and readable, else `null`. */
+  holder: LockMetadata | null;
+}
+
+// How often the lock file may turn out to be replaced between open() and
+// flock() before acquiring gives up: a file that is swapped this often is
+// being fought over, and looping forever would hide it.
+const MAX_REOPENS = 64;
+
+function errnoOf(error: unknown): number | undefined {
+  return typeof error === 'object' && error !== null ? (error as { errno?: number }).errno : undefined;
+}
+
+/** Opens (creating it and its directories) the lock file for locking. */
+function openForLock(binding: Binding, lockPath: string): Handle {
+  try {
+    return binding.open(lockPath, true);
+  } catch (error) {
+    if (errnoOf(error) !== constants.errno.ENOENT) throw toLockError(error, lockPath);
+  }
+  try {
+    mkdirSync(dirname(lockPath), { recursive: true });
+    return binding.open(lockPath, true);
+  } catch (error) {
+    throw toLockError(error, lockPath);
+  }
+}
+
+/** Opens the lock file for reading; `null` when it does not exist. */
+function openExisting(binding: Binding, lockPath: string): Handle | null {
+  try {
+    return binding.open(lockPath, false);
+  } catch (error) {
+    if (errnoOf(error) === constants.errno.ENOENT) return null;
+    throw toLockError(error, lockPath);
+  }
+}
+
+/** Parses what `Binding.read` returned, throwing `LockParseError` for anything but a record or an empty file. */
+function parseRead(text: string | number | null, lockPath: string): LockMetadata | null {
+  if (typeof text === 'number') {
+    throw new LockParseError(lockPath, `the file is larger than ${MAX_METADATA_BYTES} bytes`);
+  }
+  if (text === null) throw new LockParseError(lockPath, 'the file is not UTF-8 text');
+  return parseRecord(text, lockPath);
+}
+
+/** The holder's metadata, or `null` while it is not (yet) a complete record. */
+function holderOf(text: string | number | null, lockPath: string): LockMetadata | null {
+  try {
+    return parseRead(text, lockPath);
+  } catch (error) {
+    if (error instanceof LockParseError) return null;
+    throw error;
+  }
+}
+
+/** Locks an open handle, or throws (`AlreadyLockedError` when held). */
+type LockStep = (binding: Binding, handle: Handle, lockPath: string) => void;
+
+/**
+ * Takes the lock with `lock`, then checks that the locked inode is still the
+ * one at the path: the file may have been deleted or replaced between open()
+ * and flock(), and a lock on an unlinked inode excludes nobody. Then writes
+ * the metadata, in place, now that the lock is held.
+ */
+function acquireWith(lockPath: string, prompt: unknown, lock: LockStep): LockGuard {
+  const promptJson = encodePrompt(prompt);
+  const binding = native();
+  for (let reopens = 0; reopens <= MAX_REOPENS; reopens++) {
+    const handle = openForLock(binding, lockPath);
+    try {
+      lock(binding, handle, lockPath);
+      if (binding.identity(handle) !== Identity.Same) {
+        binding.close(handle);
+        continue;
+      }
+      const metadata: LockMetadata = { pid: process.pid, started: new Date(), prompt: prompt as string };
+      binding.write(handle, encodeRecord(metadata.pid, metadata.started, promptJson));
+      return createGuard(handle, lockPath, metadata);
+    } catch (error) {
+      binding.close(handle);
+      throw toLockError(error, lockPath);
+    }
+  }
+  throw new LockError(`EAGAIN: lock file '${lockPath}' was replaced ${MAX_REOPENS} times while being locked`, {
+    code: 'EAGAIN',
+    path: lockPath,
+  });
+}
+
+const lockNow: LockStep = (binding, handle, lockPath) => {
+  if (binding.tryLock(handle, false)) return;
+  const text = binding.read(handle, MAX_METADATA_BYTES);
+  // A reader's probe holds a shared lock for about a microsecond; one more
+  // try after reading the holder keeps such a probe from failing us.
+  if (binding.tryLock(handle, false)) return;
+  throw new AlreadyLockedError(lockPath, holderOf(text, lockPath));
+};
+
+const lockWaiting: LockStep = (binding, handle, lockPath) => {
+  if (heldByThisThread(binding.fileKey(handle))) {
+    throw new LockError(
+      `EDEADLK: this thread already holds lock '${lockPath}'; acquireBlocking() would wait for itself forever`,
+      { code: 'EDEADLK', path: lockPath },
+    );
+  }
+  binding.lockBlocking(handle);
+};
+
+/**
+ * The loop lock of a workspace: at most one holder at a time across
+ * processes and threads, by `flock(LOCK_EX)` on `<workspace>/.ralph/loop.lock`.
+ * Interoperates with the Rust `ralph-core` `LoopLock` on the same file.
+ */
+export class LoopLock {
+  /** The lock file's path relative to the workspace root: `.ralph/loop.lock`. */
+  static readonly LOCK_FILE: string = LOCK_FILE;
+
+  private constructor() {}
+
+  /**
+   * Takes the lock if it is free, without waiting, and writes this process's
+   * metadata into it. Creates the lock file and its directory as needed.
+   *
+   * @throws AlreadyLockedError when another holder has it (with `holder`).
+   * @throws LockError for I/O failures, with the errno name as `code`.
+   */
+  static tryAcquire(workspaceRoot: string | URL, prompt: string, options?: LockOptions): LockGuard {
+    return acquireWith(lockPathOf(workspaceRoot, options), prompt, lockNow);
+  }
+
+  /**
+   * Takes the lock, blocking the calling thread until it is free, like the
+   * Rust reference's `acquire_blocking`. In a server or any event-loop code
+   * use `acquire()` instead. Refuses with `EDEADLK` when this thread already
+   * holds the lock through an unreleased guard.
+   */
+  static acquireBlocking(workspaceRoot: string | URL, prompt: string, options?: LockOptions): LockGuard {
+    return acquireWith(lockPathOf(workspaceRoot, options), prompt, lockWaiting);
+  }
+
+  /**
+   * Reads the metadata in the lock file without locking: `null` when there
+   * is no lock file or it is empty. The record may be a past holder's: a
+   * release leaves it in place. Use `status()` to know who holds it now.
+   *
+   * @throws LockParseError when the file holds something other than a record.
+   */
+  static readExisting(workspaceRoot: string | URL, options?: LockOptions): LockMetadata | null {
+    const lockPath = lockPathOf(workspaceRoot, options);
+    const binding = native();
+    const handle = openExisting(binding, lockPath);
+    if (handle === null) return null;
+    let text: string | number | null;
+    try {
+      text = binding.read(handle, MAX_METADATA_BYTES);
+    } catch (error) {
+      throw toLockError(error, lockPath);
+    } finally {
+      binding.close(handle);
+    }
+    return parseRead(text, lockPath);
+  }
+
+  /**
+   * Whether some holder has the lock right now. Probes with a shared
+   * `flock(LOCK_SH | LOCK_NB)`, so concurrent probes never see each other.
+   */
+  static isLocked(workspaceRoot: string | URL, options?: LockOptions): boolean {
+    return probe(lockPathOf(workspaceRoot, options), false).locked;
+  }
+
+  /**
+   * Whether the lock is held, and by whom: `holder` is the metadata while
+   * the lock is held and its record is readable, `null` otherwise.
+   */
+  static status(workspaceRoot: string | URL, options?: LockOptions): LockStatus {
+    return probe(lockPathOf(workspaceRoot, options), true);
+  }
+}
+
+function probe(lockPath: string, withHolder: boolean): LockStatus {
+  const binding = native();
+  const handle = openExisting(binding, lockPath);
+  if (handle === null) return { locked: false, holder: null };
+  try {
+    const locked = !binding.tryLock(handle, true);
+    const holder = locked && withHolder ? holderOf(binding.read(handle, MAX_METADATA_BYTES), lockPath) : null;
+    return { locked, holder };
+  } catch (error) {
+    throw toLockError(error, lockPath);
+  } finally {
+    binding.close(handle);
+  }
+}

@@ -1,0 +1,136 @@
+import { LockParseError } from './errors.js';
+
+/** What the holder writes into the lock file, readable by anyone. */
+export interface LockMetadata {
+  /** Process id of the holder (on the holder's host). */
+  pid: number;
+  /** When the holder took the lock. */
+  started: Date;
+  /** The task the holder is running. */
+  prompt: string;
+}
+
+/**
+ * Largest metadata record loop-lock writes or reads. Reads stop one byte
+ * past it, so a huge or endless file costs at most this much memory.
+ */
+export const MAX_METADATA_BYTES = 1024 * 1024;
+
+/**
+ * Validates a prompt and returns it JSON-encoded, ready for `encodeRecord`.
+ * Done once, before locking, so a bad prompt never touches the file.
+ */
+export function encodePrompt(prompt: unknown): string {
+  if (typeof prompt !== 'string') {
+    throw new TypeError(`The "prompt" argument must be a string, received ${describe(prompt)}`);
+  }
+  if (!prompt.isWellFormed()) {
+    // JSON.stringify would write a lone surrogate as "\ud800", which the Rust
+    // reference (serde_json) refuses to read.
+    throw new TypeError('The "prompt" argument must be well-formed Unicode: it contains a lone surrogate');
+  }
+  const json = JSON.stringify(prompt);
+  // A record is the prompt plus about 80 bytes; the bound keeps readers bounded.
+  if (Buffer.byteLength(json) > MAX_METADATA_BYTES - 128) {
+    throw new RangeError(
+      `The "prompt" argument is too large: its metadata record would exceed ${MAX_METADATA_BYTES} bytes`,
+    );
+  }
+  return json;
+}
+
+/**
+ * The record, byte for byte as serde_json's `to_string_pretty` writes the
+ * reference's `LockMetadata`: `pid`, `started`, `prompt`, two-space indent.
+ */
+export function encodeRecord(pid: number, started: Date, promptJson: string): string {
+  return `{\n  "pid": ${pid},\n  "started": "${started.toISOString()}",\n  "prompt": ${promptJson}\n}`;
+}
+
+// RFC 3339 date-time; chrono writes 0, 3, 6 or 9 fractional digits and "Z".
+const RFC3339 = /^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(?:([Zz])|([+-])(\d{2}):(\d{2}))$/;
+
+/** Parses an RFC 3339 timestamp into a Date (milliseconds kept), or null. */
+export function parseTimestamp(text: string): Date | null {
+  const m = RFC3339.exec(text);
+  if (m === null) return null;
+  const [year, month, day, hour, minute, second] = m.slice(1, 7).map(Number) as [
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+  ];
+  const millis = m[7] === undefined ? 0 : Number(m[7].slice(0, 3).padEnd(3, '0'));
+  const daysInMonth = new Date(Date.UTC(year, month, 0)).getUTCDate();
+  if (month < 1 || month > 12 || day < 1 || day > daysInMonth || hour > 23 || minute > 59 || second > 59) {
+    return null;
+  }
+  let offsetMinutes = 0;
+  if (m[8] === undefined) {
+    const offsetHours = Number(m[10]);
+    const offsetRest = Number(m[11]);
+    if (offsetHours > 23 || offsetRest > 59) return null;
+    offsetMinutes = (m[9] === '-' ? -1 : 1) * (offsetHours * 60 + offsetRest);
+  }
+  const utc = new Date(0);
+  utc.setUTCFullYear(year, month - 1, day);
+  utc.setUTCHours(hour, minute - offsetMinutes, second, millis);
+  return utc;
+}
+
+function describe(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  return typeof value === 'object' ? 'an object' : `type ${typeof value}`;
+}
+
+function toMetadata(value: unknown, path: string): LockMetadata {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new LockParseError(path, `expected a JSON object, found ${describe(value)}`);
+  }
+  const { pid, started, prompt } = value as Record<string, unknown>;
+  if (typeof pid !== 'number' || !Number.isInteger(pid) || pid < 0 || pid > 0xffffffff) {
+    throw new LockParseError(path, `"pid" must be an integer from 0 to 4294967295, found ${describe(pid)}`);
+  }
+  if (typeof started !== 'string') {
+    throw new LockParseError(path, `"started" must be an RFC 3339 string, found ${describe(started)}`);
+  }
+  const date = parseTimestamp(started);
+  if (date === null) {
+    throw new LockParseError(path, `"started" is not an RFC 3339 timestamp: ${JSON.stringify(started)}`);
+  }
+  if (typeof prompt !== 'string') {
+    throw new LockParseError(path, `"prompt" must be a string, found ${describe(prompt)}`);
+  }
+  return { pid, started: date, prompt };
+}
+
+/**
+ * Parses the lock file's text. An empty file (created, never written) is
+ * `null`; anything that is not a complete record is a `LockParseError`.
+ *
+ * A holder rewrites a longer old record in place and then truncates it, so
+ * for a moment the file is the new record followed by the old one's tail.
+ * A top-level pretty-printed object ends at the first "\n}" (a newline
+ * inside a JSON string is escaped), so that prefix is the new record whole.
+ */
+export function parseRecord(text: string, path: string): LockMetadata | null {
+  if (text.trim() === '') return null;
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (error) {
+    const end = text.indexOf('\n}');
+    if (end < 0 || end + 2 === text.length) {
+      throw new LockParseError(path, 'not valid JSON', error);
+    }
+    try {
+      value = JSON.parse(text.slice(0, end + 2));
+    } catch {
+      throw new LockParseError(path, 'not valid JSON', error);
+    }
+  }
+  return toMetadata(value, path);
+}

@@ -1,0 +1,51 @@
+import { resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { LockError } from './errors.js';
+
+/** The lock file's path inside a workspace, as the Rust reference names it. */
+export const LOCK_FILE = '.ralph/loop.lock';
+
+/** Options every `LoopLock` call takes. */
+export interface LockOptions {
+  /**
+   * The lock file, relative to the workspace root (an absolute path is used
+   * as it is). Defaults to `LOCK_FILE`, `.ralph/loop.lock`.
+   */
+  lockFile?: string | undefined;
+}
+
+function toPathString(value: unknown, name: string): string {
+  if (value instanceof URL) {
+    if (value.protocol !== 'file:') {
+      throw new TypeError(`The "${name}" argument must be a file: URL, received ${value.protocol} URL`);
+    }
+    return fileURLToPath(value);
+  }
+  if (typeof value !== 'string') {
+    throw new TypeError(
+      `The "${name}" argument must be a string or a file: URL, received ${value === null ? 'null' : typeof value}`,
+    );
+  }
+  if (value === '') throw new TypeError(`The "${name}" argument must not be empty`);
+  return value;
+}
+
+/**
+ * Resolves the absolute lock path for a workspace. Absolute, so a guard's
+ * later identity checks do not depend on the process's working directory.
+ */
+export function lockPathOf(workspaceRoot: unknown, options: LockOptions | undefined): string {
+  const root = toPathString(workspaceRoot, 'workspaceRoot');
+  if (options !== undefined && (typeof options !== 'object' || options === null)) {
+    throw new TypeError('The "options" argument must be an object');
+  }
+  const lockFile = options?.lockFile === undefined ? LOCK_FILE : toPathString(options.lockFile, 'options.lockFile');
+  const lockPath = resolve(root, lockFile);
+  if (lockPath.includes('\0')) {
+    throw new LockError(`EINVAL: the lock path contains a NUL byte '${JSON.stringify(lockPath).slice(1, -1)}'`, {
+      code: 'EINVAL',
+      path: lockPath,
+    });
+  }
+  return lockPath;
+}

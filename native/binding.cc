@@ -1,0 +1,145 @@
+// The N-API surface: thin wrappers that unpack arguments, call the lock core
+// and turn a failed Status into an Error carrying errno and syscall. Naming
+// the errno (EACCES, ELOOP, ...) and attaching the path happen once, in
+// lib/errors.ts, so this file never formats a message of its own.
+#include <napi.h>
+
+#include <cstring>
+#include <string>
+
+#include "lock_core.h"
+#include "lock_file.h"
+
+namespace loop_lock {
+namespace {
+
+using Handle = Napi::External<LockFile>;
+
+Napi::Value ThrowStatus(Napi::Env env, const Status& status) {
+  Napi::Error error = Napi::Error::New(env, std::strerror(status.error));
+  error.Set("errno", Napi::Number::New(env, status.error));
+  error.Set("syscall", Napi::String::New(env, status.syscall));
+  error.ThrowAsJavaScriptException();
+  return env.Undefined();
+}
+
+// Returns the open LockFile behind args[0], or throws EBADF for a handle
+// that was already closed (a released guard used again).
+LockFile* OpenFileArg(const Napi::CallbackInfo& info) {
+  LockFile* file = info[0].As<Handle>().Data();
+  if (file->closed()) {
+    ThrowStatus(info.Env(), Status{EBADF, "fstat"});
+    return nullptr;
+  }
+  return file;
+}
+
+// open(path, create): Handle
+Napi::Value Open(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string path = info[0].As<Napi::String>().Utf8Value();
+  if (path.empty() || std::memchr(path.data(), '\0', path.size()) != nullptr) {
+    return ThrowStatus(env, Status{EINVAL, "open"});
+  }
+  const OpenMode mode =
+      info[1].As<Napi::Boolean>().Value() ? OpenMode::kCreate : OpenMode::kReadOnly;
+  int fd = -1;
+  const Status status = OpenLockFile(path.c_str(), mode, &fd);
+  if (!status.ok()) return ThrowStatus(env, status);
+  return Handle::New(env, new LockFile(env, fd, std::move(path)),
+                     [](Napi::Env, LockFile* file) { delete file; });
+}
+
+// tryLock(handle, shared): boolean, false when another holder conflicts
+Napi::Value TryLockFile(const Napi::CallbackInfo& info) {
+  LockFile* file = OpenFileArg(info);
+  if (file == nullptr) return info.Env().Undefined();
+  bool locked = false;
+  const Status status =
+      TryLock(file->fd(), info[1].As<Napi::Boolean>().Value(), &locked);
+  if (!status.ok()) return ThrowStatus(info.Env(), status);
+  return Napi::Boolean::New(info.Env(), locked);
+}
+
+// lockBlocking(handle): void, blocks the calling thread
+Napi::Value LockFileBlocking(const Napi::CallbackInfo& info) {
+  LockFile* file = OpenFileArg(info);
+  if (file == nullptr) return info.Env().Undefined();
+  const Status status = LockBlocking(file->fd());
+  if (!status.ok()) return ThrowStatus(info.Env(), status);
+  return info.Env().Undefined();
+}
+
+// write(handle, text): void
+Napi::Value Write(const Napi::CallbackInfo& info) {
+  LockFile* file = OpenFileArg(info);
+  if (file == nullptr) return info.Env().Undefined();
+  const std::string text = info[1].As<Napi::String>().Utf8Value();
+  const Status status = WriteRecord(file->fd(), text.data(), text.size());
+  if (!status.ok()) return ThrowStatus(info.Env(), status);
+  return info.Env().Undefined();
+}
+
+// read(handle, maxBytes): string, or null when the bytes are not UTF-8, or
+// a number (the bytes seen, more than maxBytes) when the file is too large.
+Napi::Value Read(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  LockFile* file = OpenFileArg(info);
+  if (file == nullptr) return env.Undefined();
+  const auto max_bytes =
+      static_cast<size_t>(info[1].As<Napi::Number>().Int64Value());
+  std::string bytes;
+  const Status status = ReadRecord(file->fd(), max_bytes, &bytes);
+  if (!status.ok()) return ThrowStatus(env, status);
+  if (bytes.size() > max_bytes) return Napi::Number::New(env, bytes.size());
+  if (!IsValidUtf8(bytes.data(), bytes.size())) return env.Null();
+  return Napi::String::New(env, bytes.data(), bytes.size());
+}
+
+// identity(handle): 0 same, 1 removed, 2 replaced (see Identity)
+Napi::Value CheckFileIdentity(const Napi::CallbackInfo& info) {
+  LockFile* file = OpenFileArg(info);
+  if (file == nullptr) return info.Env().Undefined();
+  Identity identity = Identity::kSame;
+  const Status status =
+      CheckIdentity(file->fd(), file->path().c_str(), &identity);
+  if (!status.ok()) return ThrowStatus(info.Env(), status);
+  return Napi::Number::New(info.Env(), static_cast<int>(identity));
+}
+
+// fileKey(handle): "dev:ino", naming the inode for same-thread deadlock checks
+Napi::Value FileKey(const Napi::CallbackInfo& info) {
+  LockFile* file = OpenFileArg(info);
+  if (file == nullptr) return info.Env().Undefined();
+  std::string key;
+  const Status status = InodeKey(file->fd(), &key);
+  if (!status.ok()) return ThrowStatus(info.Env(), status);
+  return Napi::String::New(info.Env(), key);
+}
+
+// close(handle): void, idempotent; unlocks, then closes
+Napi::Value Close(const Napi::CallbackInfo& info) {
+  info[0].As<Handle>().Data()->Close();
+  return info.Env().Undefined();
+}
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("open", Napi::Function::New(env, Open, "open"));
+  exports.Set("tryLock", Napi::Function::New(env, TryLockFile, "tryLock"));
+  exports.Set("lockBlocking", Napi::Function::New(env, LockFileBlocking, "lockBlocking"));
+  exports.Set("write", Napi::Function::New(env, Write, "write"));
+  exports.Set("read", Napi::Function::New(env, Read, "read"));
+  exports.Set("identity", Napi::Function::New(env, CheckFileIdentity, "identity"));
+  exports.Set("fileKey", Napi::Function::New(env, FileKey, "fileKey"));
+  exports.Set("close", Napi::Function::New(env, Close, "close"));
+  return exports;
+}
+
+}  // namespace
+}  // namespace loop_lock
+
+static Napi::Object InitLoopLock(Napi::Env env, Napi::Object exports) {
+  return loop_lock::Init(env, exports);
+}
+
+NODE_API_MODULE(loop_lock, InitLoopLock)

@@ -1,0 +1,177 @@
+#include "lock_core.h"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+namespace loop_lock {
+namespace {
+
+Status Fail(const char* syscall) { return Status{errno, syscall}; }
+
+}  // namespace
+
+Status OpenLockFile(const char* path, OpenMode mode, int* fd) {
+  // O_NONBLOCK only matters if something other than a regular file sits at
+  // the path: opening a FIFO for reading would otherwise hang until a writer
+  // came. Regular files ignore it, and flock() never looks at it.
+  const int flags = O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK |
+                    (mode == OpenMode::kCreate ? O_RDWR | O_CREAT : O_RDONLY);
+  int result;
+  do {
+    result = open(path, flags, 0644);
+  } while (result < 0 && errno == EINTR);
+  if (result < 0) return Fail("open");
+  struct stat st;
+  if (fstat(result, &st) < 0) {
+    const Status status = Fail("fstat");
+    close(result);
+    return status;
+  }
+  if (!S_ISREG(st.st_mode)) {
+    close(result);
+    return Status{S_ISDIR(st.st_mode) ? EISDIR : EINVAL, "open"};
+  }
+  *fd = result;
+  return Status{};
+}
+
+Status TryLock(int fd, bool shared, bool* locked) {
+  const int operation = (shared ? LOCK_SH : LOCK_EX) | LOCK_NB;
+  int result;
+  do {
+    result = flock(fd, operation);
+  } while (result < 0 && errno == EINTR);
+  if (result == 0) {
+    *locked = true;
+    return Status{};
+  }
+  if (errno == EWOULDBLOCK || errno == EAGAIN) {
+    *locked = false;
+    return Status{};
+  }
+  return Fail("flock");
+}
+
+Status LockBlocking(int fd) {
+  int result;
+  do {
+    result = flock(fd, LOCK_EX);
+  } while (result < 0 && errno == EINTR);
+  return result < 0 ? Fail("flock") : Status{};
+}
+
+Status WriteRecord(int fd, const char* data, size_t length) {
+  size_t written = 0;
+  while (written < length) {
+    const ssize_t n = pwrite(fd, data + written, length - written,
+                             static_cast<off_t>(written));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return Fail("pwrite");
+    }
+    if (n == 0) return Status{EIO, "pwrite"};
+    written += static_cast<size_t>(n);
+  }
+  int result;
+  do {
+    result = ftruncate(fd, static_cast<off_t>(length));
+  } while (result < 0 && errno == EINTR);
+  return result < 0 ? Fail("ftruncate") : Status{};
+}
+
+Status ReadRecord(int fd, size_t max_bytes, std::string* out) {
+  // Metadata records are a few hundred bytes: one pread into the stack
+  // buffer is the common case, and the string grows only for larger files.
+  char chunk[4096];
+  const size_t limit = max_bytes + 1;
+  out->clear();
+  while (out->size() < limit) {
+    const size_t want = limit - out->size() < sizeof chunk
+                            ? limit - out->size()
+                            : sizeof chunk;
+    const ssize_t n =
+        pread(fd, chunk, want, static_cast<off_t>(out->size()));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return Fail("pread");
+    }
+    if (n == 0) break;
+    out->append(chunk, static_cast<size_t>(n));
+  }
+  return Status{};
+}
+
+Status CheckIdentity(int fd, const char* path, Identity* identity) {
+  struct stat held;
+  if (fstat(fd, &held) < 0) return Fail("fstat");
+  if (held.st_nlink == 0) {
+    *identity = Identity::kRemoved;
+    return Status{};
+  }
+  struct stat current;
+  if (lstat(path, &current) < 0) {
+    if (errno != ENOENT) return Fail("lstat");
+    *identity = Identity::kRemoved;
+    return Status{};
+  }
+  *identity = held.st_dev == current.st_dev && held.st_ino == current.st_ino
+                  ? Identity::kSame
+                  : Identity::kReplaced;
+  return Status{};
+}
+
+Status InodeKey(int fd, std::string* key) {
+  struct stat held;
+  if (fstat(fd, &held) < 0) return Fail("fstat");
+  *key = std::to_string(static_cast<unsigned long long>(held.st_dev)) + ":" +
+         std::to_string(static_cast<unsigned long long>(held.st_ino));
+  return Status{};
+}
+
+void Release(int fd) {
+  // Errors are ignored on purpose: the kernel drops the lock on close anyway,
+  // and close(2) must not be retried on EINTR (the descriptor is gone).
+  flock(fd, LOCK_UN);
+  close(fd);
+}
+
+bool IsValidUtf8(const char* bytes, size_t length) {
+  const auto* s = reinterpret_cast<const unsigned char*>(bytes);
+  size_t i = 0;
+  while (i < length) {
+    const unsigned char c = s[i];
+    if (c < 0x80) {
+      ++i;
+      continue;
+    }
+    size_t extra;
+    unsigned int code_point;
+    unsigned int min;
+    if ((c & 0xE0) == 0xC0) {
+      extra = 1, code_point = c & 0x1F, min = 0x80;
+    } else if ((c & 0xF0) == 0xE0) {
+      extra = 2, code_point = c & 0x0F, min = 0x800;
+    } else if ((c & 0xF8) == 0xF0) {
+      extra = 3, code_point = c & 0x07, min = 0x10000;
+    } else {
+      return false;
+    }
+    if (length - i <= extra) return false;
+    for (size_t k = 1; k <= extra; ++k) {
+      if ((s[i + k] & 0xC0) != 0x80) return false;
+      code_point = (code_point << 6) | (s[i + k] & 0x3F);
+    }
+    if (code_point < min || code_point > 0x10FFFF ||
+        (code_point >= 0xD800 && code_point <= 0xDFFF)) {
+      return false;
+    }
+    i += extra + 1;
+  }
+  return true;
+}
+
+}  // namespace loop_lock

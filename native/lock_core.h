@@ -1,0 +1,66 @@
+// The lock core: plain POSIX calls on a lock file, with no knowledge of Node.
+// Every call reports failure as a Status naming the errno and the syscall that
+// set it, so the binding can turn it into a typed error without guessing.
+#ifndef LOOP_LOCK_LOCK_CORE_H_
+#define LOOP_LOCK_LOCK_CORE_H_
+
+#include <cstddef>
+#include <string>
+
+namespace loop_lock {
+
+struct Status {
+  int error = 0;                  // errno value; 0 means success
+  const char* syscall = nullptr;  // the call that failed
+
+  bool ok() const { return error == 0; }
+};
+
+enum class OpenMode {
+  kCreate,    // O_RDWR | O_CREAT: for taking the lock
+  kReadOnly,  // O_RDONLY: for probes and readers, which never create
+};
+
+enum class Identity {
+  kSame = 0,      // the descriptor's inode is the one at the path
+  kRemoved = 1,   // the inode has no links left, or nothing is at the path
+  kReplaced = 2,  // another file (or a symlink) is at the path
+};
+
+// Opens with O_CLOEXEC | O_NOFOLLOW and never O_TRUNC; mode 0644 before umask.
+// Anything but a regular file is refused: EISDIR for a directory, EINVAL for
+// a FIFO, socket or device.
+Status OpenLockFile(const char* path, OpenMode mode, int* fd);
+
+// Takes flock(LOCK_EX or LOCK_SH | LOCK_NB). *locked is false when another
+// open file description holds a conflicting lock (EWOULDBLOCK or EAGAIN).
+Status TryLock(int fd, bool shared, bool* locked);
+
+// Takes flock(LOCK_EX), waiting as long as it takes; EINTR is retried.
+Status LockBlocking(int fd);
+
+// Writes the whole record at offset 0, then truncates the file to its length.
+// This order keeps readers from ever seeing an empty file and keeps ext4 from
+// flushing the file on close (truncating to 0 first arms its flush-on-close).
+Status WriteRecord(int fd, const char* data, size_t length);
+
+// Reads the file from offset 0. Reads at most max_bytes + 1 bytes, so a
+// result longer than max_bytes means the file is too large to trust.
+Status ReadRecord(int fd, size_t max_bytes, std::string* out);
+
+// Compares the inode behind fd with the one at path (not following symlinks).
+Status CheckIdentity(int fd, const char* path, Identity* identity);
+
+// Names the inode behind fd as "dev:ino".
+Status InodeKey(int fd, std::string* key);
+
+// Releases the lock before closing, so that anyone woken by the close (see
+// the waiter) finds the lock already free.
+void Release(int fd);
+
+// True when bytes are well-formed UTF-8 (no overlongs, no surrogates).
+bool IsValidUtf8(const char* bytes, size_t length);
+
+}  // namespace loop_lock
+
+#endif  // LOOP_LOCK_LOCK_CORE_H_
