@@ -2,7 +2,7 @@
   "targets": [
     {
       "target_name": "loop_lock",
-      "sources": ["native/lock_core.cc", "native/lock_file.cc", "native/binding.cc"],
+      "sources": ["native/lock_core.cc", "native/lock_file.cc", "native/waiter.cc", "native/binding.cc"],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": [
         "NAPI_VERSION=8",

@@ -1,5 +1,6 @@
 import { getSystemErrorMap, getSystemErrorName } from 'node:util';
 import type { LockMetadata } from './metadata.js';
+import type { NativeFailure } from './native.js';
 
 /** Fields that locate a failure: the errno name, the syscall and the path. */
 export interface LockErrorDetails {
@@ -75,12 +76,6 @@ export class UnsupportedPlatformError extends LockError {
       code: 'ENOTSUP',
     });
   }
-}
-
-/** The shape the native binding throws: an errno and the syscall that set it. */
-interface NativeFailure {
-  errno: number;
-  syscall: string;
 }
 
 function isNativeFailure(error: unknown): error is NativeFailure {

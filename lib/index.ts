@@ -6,6 +6,6 @@ export {
   UnsupportedPlatformError,
 } from './errors.js';
 export { type GuardState, LockGuard } from './guard.js';
-export { LoopLock, type LockStatus } from './loop-lock.js';
+export { type AcquireOptions, LoopLock, type LockStatus } from './loop-lock.js';
 export { type LockMetadata, MAX_METADATA_BYTES } from './metadata.js';
 export { LOCK_FILE, type LockOptions } from './paths.js';

@@ -1,10 +1,10 @@
 import { mkdirSync } from 'node:fs';
 import { constants } from 'node:os';
-import { dirname } from 'node:path';
+import { basename, dirname } from 'node:path';
 import { AlreadyLockedError, LockError, LockParseError, toLockError } from './errors.js';
 import { createGuard, heldByThisThread, type LockGuard } from './guard.js';
 import { encodePrompt, encodeRecord, type LockMetadata, MAX_METADATA_BYTES, parseRecord } from './metadata.js';
-import { type Binding, type Handle, Identity, native } from './native.js';
+import { type Binding, type Handle, Identity, type NativeFailure, native, WaitOutcome } from './native.js';
 import { LOCK_FILE, type LockOptions, lockPathOf } from './paths.js';
 
 /** What `LoopLock.status()` reports. */
@@ -72,11 +72,30 @@ function holderOf(text: string | number | null, lockPath: string): LockMetadata 
 type LockStep = (binding: Binding, handle: Handle, lockPath: string) => void;
 
 /**
- * Takes the lock with `lock`, then checks that the locked inode is still the
- * one at the path: the file may have been deleted or replaced between open()
- * and flock(), and a lock on an unlinked inode excludes nobody. Then writes
- * the metadata, in place, now that the lock is held.
+ * Finishes an acquisition once `handle` is locked: checks that the locked
+ * inode is still the one at the path (the file may have been deleted or
+ * replaced between open() and flock(), and a lock on an unlinked inode
+ * excludes nobody), then writes the metadata in place. Returns `null`, with
+ * the handle closed, when the file is stale and the caller must reopen.
  */
+function claim(binding: Binding, handle: Handle, lockPath: string, prompt: string, promptJson: string) {
+  if (binding.identity(handle) !== Identity.Same) {
+    binding.close(handle);
+    return null;
+  }
+  const metadata: LockMetadata = { pid: process.pid, started: new Date(), prompt };
+  binding.write(handle, encodeRecord(metadata.pid, metadata.started, promptJson));
+  return createGuard(handle, lockPath, metadata);
+}
+
+function replacedTooOften(lockPath: string): LockError {
+  return new LockError(`EAGAIN: lock file '${lockPath}' was replaced ${MAX_REOPENS} times while being locked`, {
+    code: 'EAGAIN',
+    path: lockPath,
+  });
+}
+
+/** Opens, locks with `lock` and claims, reopening while the file turns out stale. */
 function acquireWith(lockPath: string, prompt: unknown, lock: LockStep): LockGuard {
   const promptJson = encodePrompt(prompt);
   const binding = native();
@@ -84,22 +103,14 @@ function acquireWith(lockPath: string, prompt: unknown, lock: LockStep): LockGua
     const handle = openForLock(binding, lockPath);
     try {
       lock(binding, handle, lockPath);
-      if (binding.identity(handle) !== Identity.Same) {
-        binding.close(handle);
-        continue;
-      }
-      const metadata: LockMetadata = { pid: process.pid, started: new Date(), prompt: prompt as string };
-      binding.write(handle, encodeRecord(metadata.pid, metadata.started, promptJson));
-      return createGuard(handle, lockPath, metadata);
+      const guard = claim(binding, handle, lockPath, prompt as string, promptJson);
+      if (guard !== null) return guard;
     } catch (error) {
       binding.close(handle);
       throw toLockError(error, lockPath);
     }
   }
-  throw new LockError(`EAGAIN: lock file '${lockPath}' was replaced ${MAX_REOPENS} times while being locked`, {
-    code: 'EAGAIN',
-    path: lockPath,
-  });
+  throw replacedTooOften(lockPath);
 }
 
 const lockNow: LockStep = (binding, handle, lockPath) => {
@@ -154,6 +165,31 @@ export class LoopLock {
   }
 
   /**
+   * Waits for the lock without blocking the event loop or occupying a libuv
+   * threadpool thread: on Linux the event loop watches the lock file with
+   * inotify and takes the lock as soon as its holder closes it; a backoff
+   * poll (1 ms up to 100 ms) covers holders that unlock without closing,
+   * and is the only mechanism on macOS. A pending acquire keeps the process
+   * alive, like any pending I/O.
+   *
+   * @returns a guard, once the lock is held and its metadata written.
+   * @throws (rejects with) `signal.reason` when `options.signal` aborts,
+   *   releasing the descriptor and any lock taken in a race with the abort.
+   */
+  static acquire(workspaceRoot: string | URL, prompt: string, options?: AcquireOptions): Promise<LockGuard> {
+    return new Promise((resolve, reject) => {
+      const lockPath = lockPathOf(workspaceRoot, options);
+      const promptJson = encodePrompt(prompt);
+      const signal = options?.signal;
+      if (signal !== undefined && !(signal instanceof AbortSignal)) {
+        throw new TypeError('The "options.signal" argument must be an AbortSignal');
+      }
+      if (signal?.aborted) throw signal.reason;
+      acquireAsync(lockPath, prompt, promptJson, signal, resolve, reject);
+    });
+  }
+
+  /**
    * Reads the metadata in the lock file without locking: `null` when there
    * is no lock file or it is empty. The record may be a past holder's: a
    * release leaves it in place. Use `status()` to know who holds it now.
@@ -190,6 +226,85 @@ export class LoopLock {
    */
   static status(workspaceRoot: string | URL, options?: LockOptions): LockStatus {
     return probe(lockPathOf(workspaceRoot, options), true);
+  }
+}
+
+/** Options of `LoopLock.acquire()`. */
+export interface AcquireOptions extends LockOptions {
+  /** Aborting it rejects the pending acquire with `signal.reason`. */
+  signal?: AbortSignal | undefined;
+}
+
+function isNativeFailure(outcome: WaitOutcome | NativeFailure): outcome is NativeFailure {
+  return typeof outcome === 'object';
+}
+
+/**
+ * The state machine behind `acquire()`: try at once; if held, wait on the
+ * event loop (see native/waiter.h) and claim when the wait reports the lock;
+ * reopen when it reports the file replaced. Every exit closes the handle.
+ */
+function acquireAsync(
+  lockPath: string,
+  prompt: string,
+  promptJson: string,
+  signal: AbortSignal | undefined,
+  resolve: (guard: LockGuard) => void,
+  reject: (reason: unknown) => void,
+): void {
+  const binding = native();
+  const directory = dirname(lockPath);
+  const name = basename(lockPath);
+  let handle: Handle | null = null;
+  let waitId = 0;
+  let reopens = 0;
+
+  const settle = (): void => {
+    signal?.removeEventListener('abort', onAbort);
+    if (handle !== null) binding.close(handle);
+    handle = null;
+  };
+  const fail = (error: unknown): void => {
+    settle();
+    reject(error instanceof LockError || error === signal?.reason ? error : toLockError(error, lockPath));
+  };
+  function onAbort(): void {
+    binding.cancelWait(waitId);
+    fail(signal?.reason);
+  }
+  const finish = (): void => {
+    const guard = claim(binding, handle as Handle, lockPath, prompt, promptJson);
+    if (guard === null) {
+      handle = null;
+      if (++reopens > MAX_REOPENS) return fail(replacedTooOften(lockPath));
+      return start();
+    }
+    handle = null;
+    settle();
+    resolve(guard);
+  };
+  const onWait = (outcome: WaitOutcome | NativeFailure): void => {
+    try {
+      if (isNativeFailure(outcome)) return fail(outcome);
+      if (outcome === WaitOutcome.Locked) return finish();
+      binding.close(handle as Handle);
+      handle = null;
+      start();
+    } catch (error) {
+      fail(error);
+    }
+  };
+  function start(): void {
+    handle = openForLock(binding, lockPath);
+    if (binding.tryLock(handle, false)) return finish();
+    waitId = binding.wait(handle, directory, name, onWait);
+  }
+
+  signal?.addEventListener('abort', onAbort, { once: true });
+  try {
+    start();
+  } catch (error) {
+    fail(error);
   }
 }
 

@@ -13,6 +13,20 @@ export const enum Identity {
   Replaced = 2,
 }
 
+/** How a wait ended, when it did not fail. */
+export const enum WaitOutcome {
+  /** The lock is held through the waited-on handle. */
+  Locked = 0,
+  /** The file at the path is no longer the handle's: reopen and wait again. */
+  Stale = 1,
+}
+
+/** The shape the binding throws (and passes to wait callbacks) on failure. */
+export interface NativeFailure {
+  errno: number;
+  syscall: string;
+}
+
 /**
  * The addon's surface. Every function that fails throws an object with
  * `errno` and `syscall`, which `toLockError` turns into a `LockError`.
@@ -34,6 +48,19 @@ export interface Binding {
   fileKey(handle: Handle): string;
   /** Unlocks and closes; idempotent. */
   close(handle: Handle): void;
+  /**
+   * Waits on the event loop, without a thread, until flock(LOCK_EX) on
+   * `handle` succeeds; `directory` and `name` locate the file for inotify.
+   * Calls back exactly once unless cancelled. Returns the wait's id.
+   */
+  wait(
+    handle: Handle,
+    directory: string,
+    name: string,
+    callback: (outcome: WaitOutcome | NativeFailure) => void,
+  ): number;
+  /** Stops a wait; its callback is never called. Unknown ids are ignored. */
+  cancelWait(id: number): void;
 }
 
 const SUPPORTED = new Set(['linux', 'darwin']);

@@ -9,6 +9,7 @@
 
 #include "lock_core.h"
 #include "lock_file.h"
+#include "waiter.h"
 
 namespace loop_lock {
 namespace {
@@ -132,6 +133,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("identity", Napi::Function::New(env, CheckFileIdentity, "identity"));
   exports.Set("fileKey", Napi::Function::New(env, FileKey, "fileKey"));
   exports.Set("close", Napi::Function::New(env, Close, "close"));
+  InitWaiter(env, exports);
   return exports;
 }
 

@@ -1,0 +1,355 @@
+#include "waiter.h"
+
+#include <uv.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "lock_core.h"
+#include "lock_file.h"
+
+#ifdef __linux__
+#include <sys/inotify.h>
+#include <unistd.h>
+
+#include <cerrno>
+#endif
+
+namespace loop_lock {
+namespace {
+
+// Outcomes reported to the JavaScript callback (besides an error object).
+constexpr int kLocked = 0;
+constexpr int kStale = 1;  // the file at the path is no longer ours: reopen
+
+// Backoff of the safety-net poll, in milliseconds. After any wake-up that
+// does not get the lock it restarts at the shortest delay: a holder's close
+// is reported a moment before the kernel drops its flock (fsnotify_close
+// runs before locks_remove_file), so a quick second try catches that race.
+constexpr uint64_t kFirstRetryMs = 1;
+constexpr uint64_t kMaxRetryMs = 100;
+
+// What woke a wait up.
+enum class Wake {
+  kTimer,    // the backoff poll
+  kClosed,   // someone closed the lock file
+  kRenamed,  // the lock file was created, deleted or renamed
+};
+
+class WaitManager;
+
+struct Wait {
+  WaitManager* manager;
+  uint32_t id;
+  LockFile* file;
+  std::string directory;
+  std::string name;
+  int watch = -1;
+  uint64_t delay = 0;
+  uv_timer_t timer;
+  Napi::FunctionReference callback;
+  napi_async_context async_context = nullptr;
+};
+
+// All waits of one environment (the main thread or a worker), and the
+// inotify descriptor they share: one per environment, not one per wait,
+// since inotify instances are limited (128 per user by default).
+class WaitManager {
+ public:
+  explicit WaitManager(napi_env env) : env_(env) {
+    napi_get_uv_event_loop(env, &loop_);
+    napi_add_async_cleanup_hook(env, OnTeardown, this, &cleanup_handle_);
+  }
+
+  Napi::Value Start(const Napi::CallbackInfo& info);
+  void Cancel(uint32_t id);
+
+ private:
+  void Attempt(Wait* wait, Wake wake);
+  void Finish(Wait* wait, napi_value outcome);
+  void Forget(Wait* wait);
+  void Arm(Wait* wait, uint64_t delay);
+
+#ifdef __linux__
+  // The inotify descriptor and its poll handle exist only while some wait
+  // watches a directory, so an idle process holds no descriptor for them.
+  struct Inotify {
+    WaitManager* manager;
+    int fd;
+    uv_poll_t poll;
+    std::unordered_map<int, int> watch_refs;  // watch descriptor -> waits
+  };
+
+  int AddWatch(const std::string& directory);
+  void RemoveWatch(int watch);
+  void CloseInotify();
+  void OnInotifyReadable();
+#endif
+
+  static void OnTimer(uv_timer_t* timer);
+  static void OnTeardown(napi_async_cleanup_hook_handle handle, void* self);
+  void MaybeFinishTeardown();
+
+  napi_env env_;
+  uv_loop_t* loop_ = nullptr;
+  napi_async_cleanup_hook_handle cleanup_handle_ = nullptr;
+  std::unordered_map<uint32_t, Wait*> waits_;
+  uint32_t next_id_ = 1;
+  bool tearing_down_ = false;
+  int closing_handles_ = 0;
+#ifdef __linux__
+  Inotify* inotify_ = nullptr;
+#endif
+};
+
+Napi::Value MakeError(Napi::Env env, const Status& status) {
+  Napi::Object error = Napi::Object::New(env);
+  error.Set("errno", Napi::Number::New(env, status.error));
+  error.Set("syscall", Napi::String::New(env, status.syscall));
+  return error;
+}
+
+// wait(handle, directory, name, callback): number
+Napi::Value WaitManager::Start(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  LockFile* file = info[0].As<Napi::External<LockFile>>().Data();
+  auto* wait = new Wait();
+  wait->manager = this;
+  wait->id = next_id_++;
+  if (next_id_ == 0) next_id_ = 1;
+  wait->file = file;
+  wait->directory = info[1].As<Napi::String>().Utf8Value();
+  wait->name = info[2].As<Napi::String>().Utf8Value();
+  wait->callback = Napi::Persistent(info[3].As<Napi::Function>());
+  napi_async_init(env, nullptr, Napi::String::New(env, "LoopLockWait"),
+                  &wait->async_context);
+  uv_timer_init(loop_, &wait->timer);
+  wait->timer.data = wait;
+#ifdef __linux__
+  wait->watch = AddWatch(wait->directory);
+#endif
+  waits_.emplace(wait->id, wait);
+  // The first try runs on the next turn of the loop, after the watch is in
+  // place, so a release between the caller's failed try and now is not lost.
+  Arm(wait, 0);
+  return Napi::Number::New(env, wait->id);
+}
+
+void WaitManager::Arm(Wait* wait, uint64_t delay) {
+  uv_timer_start(&wait->timer, OnTimer, delay, 0);
+}
+
+void WaitManager::OnTimer(uv_timer_t* timer) {
+  auto* wait = static_cast<Wait*>(timer->data);
+  wait->manager->Attempt(wait, Wake::kTimer);
+}
+
+void WaitManager::Attempt(Wait* wait, Wake wake) {
+  Napi::Env env(env_);
+  Napi::HandleScope scope(env);
+  if (wait->file->closed()) {
+    // Only environment teardown closes a handle that is being waited on
+    // (an abort cancels the wait first): JavaScript can no longer run.
+    return Cancel(wait->id);
+  }
+  bool locked = false;
+  Status status = TryLock(wait->file->fd(), false, &locked);
+  if (!status.ok()) return Finish(wait, MakeError(env, status));
+  if (locked) return Finish(wait, Napi::Number::New(env, kLocked));
+  if (wake == Wake::kRenamed) {
+    // The file was deleted, renamed or created: if ours is gone, waiting on
+    // it would wait for a lock nobody else will ever take.
+    Identity identity = Identity::kSame;
+    status = CheckIdentity(wait->file->fd(), wait->file->path().c_str(), &identity);
+    if (!status.ok()) return Finish(wait, MakeError(env, status));
+    if (identity != Identity::kSame) return Finish(wait, Napi::Number::New(env, kStale));
+  }
+  wait->delay = wake == Wake::kTimer ? std::clamp(wait->delay * 2, kFirstRetryMs, kMaxRetryMs)
+                                     : kFirstRetryMs;
+  Arm(wait, wait->delay);
+}
+
+void WaitManager::Finish(Wait* wait, napi_value outcome) {
+  Napi::Function callback = wait->callback.Value();
+  napi_async_context context = wait->async_context;
+  wait->async_context = nullptr;
+  // Forgotten first, so a callback that cancels or starts waits sees a
+  // consistent manager.
+  Forget(wait);
+  napi_value global;
+  napi_get_global(env_, &global);
+  napi_value result;
+  const napi_status status =
+      napi_make_callback(env_, context, global, callback, 1, &outcome, &result);
+  napi_async_destroy(env_, context);
+  if (status == napi_ok) return;
+  // The callback (lib/loop-lock.ts) catches everything it does, so the only
+  // exception left here is a worker's termination: nothing is left to tell.
+  napi_value exception;
+  napi_get_and_clear_last_exception(env_, &exception);
+}
+
+void WaitManager::Cancel(uint32_t id) {
+  auto it = waits_.find(id);
+  if (it == waits_.end()) return;
+  Wait* wait = it->second;
+  if (wait->async_context != nullptr) napi_async_destroy(env_, wait->async_context);
+  wait->async_context = nullptr;
+  Forget(wait);
+}
+
+void WaitManager::Forget(Wait* wait) {
+  waits_.erase(wait->id);
+#ifdef __linux__
+  if (wait->watch >= 0) RemoveWatch(wait->watch);
+#endif
+  wait->callback.Reset();
+  uv_timer_stop(&wait->timer);
+  ++closing_handles_;
+  uv_close(reinterpret_cast<uv_handle_t*>(&wait->timer), [](uv_handle_t* handle) {
+    auto* closed = static_cast<Wait*>(handle->data);
+    WaitManager* manager = closed->manager;
+    delete closed;
+    --manager->closing_handles_;
+    manager->MaybeFinishTeardown();
+  });
+}
+
+#ifdef __linux__
+int WaitManager::AddWatch(const std::string& directory) {
+  if (inotify_ == nullptr) {
+    // Without inotify (instances exhausted, or a kernel without it) waits
+    // still work, by the backoff poll alone.
+    const int fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+    if (fd < 0) return -1;
+    inotify_ = new Inotify{this, fd, {}, {}};
+    if (uv_poll_init(loop_, &inotify_->poll, fd) != 0) {
+      close(fd);
+      delete inotify_;
+      inotify_ = nullptr;
+      return -1;
+    }
+    inotify_->poll.data = inotify_;
+    // The waits' timers keep the process alive; the shared poll must not.
+    uv_unref(reinterpret_cast<uv_handle_t*>(&inotify_->poll));
+    uv_poll_start(&inotify_->poll, UV_READABLE, [](uv_poll_t* poll, int status, int) {
+      auto* inotify = static_cast<Inotify*>(poll->data);
+      if (status == 0) inotify->manager->OnInotifyReadable();
+    });
+  }
+  const int watch = inotify_add_watch(
+      inotify_->fd, directory.c_str(),
+      IN_CLOSE_WRITE | IN_CLOSE_NOWRITE | IN_DELETE | IN_CREATE | IN_MOVED_FROM |
+          IN_MOVED_TO | IN_ONLYDIR);
+  if (watch < 0) {
+    if (inotify_->watch_refs.empty()) CloseInotify();
+    return -1;
+  }
+  ++inotify_->watch_refs[watch];
+  return watch;
+}
+
+void WaitManager::RemoveWatch(int watch) {
+  if (inotify_ == nullptr) return;
+  auto it = inotify_->watch_refs.find(watch);
+  if (it == inotify_->watch_refs.end() || --it->second > 0) return;
+  inotify_rm_watch(inotify_->fd, watch);
+  inotify_->watch_refs.erase(it);
+  if (inotify_->watch_refs.empty()) CloseInotify();
+}
+
+void WaitManager::CloseInotify() {
+  Inotify* inotify = inotify_;
+  inotify_ = nullptr;
+  uv_poll_stop(&inotify->poll);
+  ++closing_handles_;
+  uv_close(reinterpret_cast<uv_handle_t*>(&inotify->poll), [](uv_handle_t* poll) {
+    auto* closed = static_cast<Inotify*>(poll->data);
+    WaitManager* manager = closed->manager;
+    close(closed->fd);
+    delete closed;
+    --manager->closing_handles_;
+    manager->MaybeFinishTeardown();
+  });
+}
+
+void WaitManager::OnInotifyReadable() {
+  alignas(struct inotify_event) char buffer[16 * 1024];
+  // Attempt() runs JavaScript, which may finish the last wait and close
+  // the inotify descriptor: stop reading as soon as it is gone.
+  while (inotify_ != nullptr) {
+    const int fd = inotify_->fd;
+    const ssize_t length = read(fd, buffer, sizeof buffer);
+    if (length <= 0) break;
+    for (ssize_t offset = 0; offset < length;) {
+      const auto* event = reinterpret_cast<const struct inotify_event*>(buffer + offset);
+      offset += static_cast<ssize_t>(sizeof(struct inotify_event) + event->len);
+      const bool overflow = (event->mask & IN_Q_OVERFLOW) != 0;
+      const Wake wake =
+          overflow || (event->mask & (IN_DELETE | IN_CREATE | IN_MOVED_FROM |
+                                      IN_MOVED_TO | IN_IGNORED)) != 0
+              ? Wake::kRenamed
+              : Wake::kClosed;
+      // Attempt() may finish waits and run JavaScript, which may cancel or
+      // start others: collect the ids first, then look each one up again.
+      std::vector<uint32_t> woken;
+      for (const auto& [id, wait] : waits_) {
+        if (overflow || (wait->watch == event->wd &&
+                         (event->len == 0 || wait->name == event->name))) {
+          woken.push_back(id);
+        }
+      }
+      for (uint32_t id : woken) {
+        auto it = waits_.find(id);
+        if (it != waits_.end()) Attempt(it->second, wake);
+      }
+      if ((event->mask & IN_IGNORED) != 0 && inotify_ != nullptr && inotify_->fd == fd) {
+        // The directory is gone and the kernel dropped the watch; waits
+        // still on it were just told their file is stale.
+        for (const auto& [id, wait] : waits_) {
+          if (wait->watch == event->wd) RemoveWatch(wait->watch), wait->watch = -1;
+        }
+      }
+    }
+  }
+}
+#endif
+
+void WaitManager::OnTeardown(napi_async_cleanup_hook_handle handle, void* self) {
+  auto* manager = static_cast<WaitManager*>(self);
+  manager->tearing_down_ = true;
+  while (!manager->waits_.empty()) manager->Cancel(manager->waits_.begin()->first);
+  (void)handle;
+  manager->MaybeFinishTeardown();
+}
+
+void WaitManager::MaybeFinishTeardown() {
+  if (!tearing_down_ || closing_handles_ > 0) return;
+  napi_remove_async_cleanup_hook(cleanup_handle_);
+  delete this;
+}
+
+}  // namespace
+
+void InitWaiter(Napi::Env env, Napi::Object exports) {
+  auto* manager = new WaitManager(env);
+  exports.Set("wait", Napi::Function::New(
+                          env,
+                          [](const Napi::CallbackInfo& info) {
+                            return static_cast<WaitManager*>(info.Data())->Start(info);
+                          },
+                          "wait", manager));
+  exports.Set("cancelWait", Napi::Function::New(
+                                env,
+                                [](const Napi::CallbackInfo& info) -> Napi::Value {
+                                  static_cast<WaitManager*>(info.Data())
+                                      ->Cancel(info[0].As<Napi::Number>().Uint32Value());
+                                  return info.Env().Undefined();
+                                },
+                                "cancelWait", manager));
+}
+
+}  // namespace loop_lock

@@ -1,0 +1,22 @@
+// Waiting for a lock without a thread: the event loop watches the lock
+// file's directory with inotify (Linux) and retries flock(LOCK_NB) when the
+// lock file is closed, renamed or deleted; a backoff timer is the safety net
+// for holders that unlock without closing, and the only mechanism elsewhere.
+//
+// One wake-up per handoff: the holder's close() wakes the event loop, which
+// takes the lock in the same callback. A thread blocked in flock() would
+// need a second wake-up to hand the result to the loop, and would occupy a
+// thread per waiter; aborting is just forgetting the watch.
+#ifndef LOOP_LOCK_WAITER_H_
+#define LOOP_LOCK_WAITER_H_
+
+#include <napi.h>
+
+namespace loop_lock {
+
+// Adds wait(handle, directory, name, callback) -> id and cancelWait(id).
+void InitWaiter(Napi::Env env, Napi::Object exports);
+
+}  // namespace loop_lock
+
+#endif  // LOOP_LOCK_WAITER_H_
