@@ -1,0 +1,298 @@
+const assert = require('node:assert/strict');
+const { spawn, execFileSync } = require('node:child_process');
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+const { once } = require('node:events');
+const { test } = require('node:test');
+const { setTimeout: sleep } = require('node:timers/promises');
+const { Worker } = require('node:worker_threads');
+const { LoopLock } = require('../dist');
+
+const fixture = (name) => path.join(__dirname, 'fixtures', name);
+const workspace = () => fs.mkdtempSync(path.join(os.tmpdir(), 'loop-lock-acquire-'));
+const openFds = () => fs.readdirSync('/proc/self/fd').length;
+const threads = () => fs.readdirSync('/proc/self/task').length;
+
+/** Spawns the holder fixture and resolves once it holds the lock. */
+async function holder(ws, prompt, holdMs) {
+  const args = [fixture('hold.js'), ws, prompt];
+  if (holdMs !== undefined) args.push(String(holdMs));
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+  child.lines = [];
+  let buffer = '';
+  child.stdout.on('data', (chunk) => {
+    buffer += chunk;
+    const parts = buffer.split('\n');
+    buffer = parts.pop();
+    for (const line of parts) {
+      child.lines.push(line);
+      child.emit('line', line);
+    }
+  });
+  const [line] = await once(child, 'line');
+  assert.match(line, /^locked \d+$/);
+  return child;
+}
+
+/** Settles pending aborted waits so descriptor and thread counts are comparable. */
+async function warmUp(ws) {
+  const controller = new AbortController();
+  const pending = LoopLock.acquire(ws, 'warm-up', { signal: controller.signal });
+  controller.abort();
+  await pending.then((guard) => guard.release()).catch(() => {});
+  await fs.promises.readFile(__filename);
+  await sleep(5);
+}
+
+test('a waiting acquire() gets the lock when a holder in another process releases it', async () => {
+  const ws = workspace();
+  const child = await holder(ws, 'other process', 200);
+  assert.throws(() => LoopLock.tryAcquire(ws, 'me'), { code: 'ELOCKED' });
+  const guard = await LoopLock.acquire(ws, 'waited');
+  assert.equal(guard.metadata.prompt, 'waited');
+  assert.deepEqual(LoopLock.status(ws).holder?.prompt, 'waited');
+  guard.release();
+  await once(child, 'exit');
+  assert.ok(child.lines.some((line) => line.startsWith('released ')), 'the holder released it');
+});
+
+test('a waiting acquire() gets the lock when its holder is SIGKILLed', async () => {
+  const ws = workspace();
+  const child = await holder(ws, 'doomed');
+  const pending = LoopLock.acquire(ws, 'survivor');
+  await sleep(50);
+  child.kill('SIGKILL');
+  const guard = await pending;
+  assert.equal(LoopLock.readExisting(ws)?.prompt, 'survivor');
+  guard.release();
+});
+
+test('acquire() resolves at once when the lock is free', async () => {
+  const ws = workspace();
+  const guard = await LoopLock.acquire(new URL(`file://${ws}`), 'free');
+  assert.equal(guard.released, false);
+  assert.equal(LoopLock.isLocked(ws), true);
+  guard.release();
+});
+
+test('waiters are woken by util-linux flock(1), which closes without unlocking first', async () => {
+  const ws = workspace();
+  const guard = LoopLock.tryAcquire(ws, 'seed');
+  const lockPath = guard.lockPath;
+  guard.release();
+  const peer = spawn('flock', ['-n', lockPath, '-c', 'echo held; sleep 0.3'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  await once(peer.stdout, 'data');
+  const pending = LoopLock.acquire(ws, 'after flock(1)');
+  const [code] = await once(peer, 'exit');
+  assert.equal(code, 0);
+  (await pending).release();
+});
+
+test('waiters are woken by a Python holder that unlocks but keeps the file open (backoff poll)', async () => {
+  const ws = workspace();
+  LoopLock.tryAcquire(ws, 'seed').release();
+  const lockPath = path.join(ws, LoopLock.LOCK_FILE);
+  const script = [
+    'import fcntl, sys, time',
+    'f = open(sys.argv[1], "r+")',
+    'fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)',
+    'print("held", flush=True)',
+    'time.sleep(0.3)',
+    'fcntl.flock(f, fcntl.LOCK_UN)',
+    'print("unlocked", flush=True)',
+    'time.sleep(5)',
+  ].join('\n');
+  const peer = spawn('python3', ['-c', script, lockPath], { stdio: ['ignore', 'pipe', 'inherit'] });
+  await once(peer.stdout, 'data');
+  const guard = await LoopLock.acquire(ws, 'after python');
+  assert.equal(LoopLock.isLocked(ws), true);
+  guard.release();
+  peer.kill();
+});
+
+test('a waiter moves to the new file when the lock file is deleted while it waits', async () => {
+  const ws = workspace();
+  const child = await holder(ws, 'holds the old inode');
+  const pending = LoopLock.acquire(ws, 'new inode');
+  await sleep(50);
+  fs.rmSync(path.join(ws, '.ralph'), { recursive: true });
+  const guard = await pending;
+  assert.equal(guard.isIntact(), true);
+  assert.equal(LoopLock.readExisting(ws)?.prompt, 'new inode');
+  guard.release();
+  child.kill('SIGKILL');
+});
+
+test('every one of many waiters in several processes and this one eventually gets the lock', async () => {
+  const ws = workspace();
+  const counter = path.join(ws, 'counter');
+  fs.writeFileSync(counter, '0');
+  const processes = 3;
+  const rounds = 40;
+  const children = Array.from({ length: processes }, () =>
+    spawn(process.execPath, [fixture('count.js'), ws, counter, String(rounds)], { stdio: 'inherit' }),
+  );
+  const local = Array.from({ length: 100 }, async (_, i) => {
+    const guard = await LoopLock.acquire(ws, `local ${i}`);
+    const value = Number(fs.readFileSync(counter, 'utf8'));
+    await sleep(0);
+    fs.writeFileSync(counter, String(value + 1));
+    guard.release();
+  });
+  await Promise.all(local);
+  for (const child of children) {
+    const [code] = child.exitCode === null ? await once(child, 'exit') : [child.exitCode];
+    assert.equal(code, 0);
+  }
+  assert.equal(Number(fs.readFileSync(counter, 'utf8')), processes * rounds + 100, 'no increment lost');
+});
+
+test('with 64 pending acquire() calls, fs.promises.readFile still completes', async () => {
+  const ws = workspace();
+  const guard = LoopLock.tryAcquire(ws, 'holder');
+  const waits = Array.from({ length: 64 }, (_, i) => LoopLock.acquire(ws, `waiter ${i}`));
+  const start = process.hrtime.bigint();
+  // The libuv threadpool has 4 threads: a waiter parked on one would starve this read.
+  const result = await Promise.race([fs.promises.readFile(__filename, 'utf8'), sleep(5000, 'starved')]);
+  const elapsedMs = Number(process.hrtime.bigint() - start) / 1e6;
+  assert.notEqual(result, 'starved', 'readFile must not wait for the lock');
+  assert.ok(elapsedMs < 1000, `readFile took ${elapsedMs} ms`);
+  guard.release();
+  for (const wait of waits) {
+    // Each waiter releases as soon as it is resolved, so the rest can go on.
+    wait.then((g) => g.release());
+  }
+  await Promise.all(waits);
+});
+
+test('an already-aborted signal rejects with its reason at once, touching nothing', async () => {
+  const ws = workspace();
+  const reason = new Error('stop before starting');
+  await assert.rejects(LoopLock.acquire(ws, 'never', { signal: AbortSignal.abort(reason) }), (error) => {
+    assert.equal(error, reason);
+    return true;
+  });
+  assert.equal(fs.existsSync(path.join(ws, '.ralph')), false);
+});
+
+test('aborting a pending wait rejects with signal.reason and leaves no descriptor, thread or lock', async () => {
+  const ws = workspace();
+  const guard = LoopLock.tryAcquire(ws, 'holder');
+  await warmUp(ws);
+  const fdsBefore = openFds();
+  const threadsBefore = threads();
+  for (let i = 0; i < 2000; i++) {
+    const controller = new AbortController();
+    const pending = LoopLock.acquire(ws, 'aborted', { signal: controller.signal });
+    if (i % 2 === 0) setImmediate(() => controller.abort(new Error(`abort ${i}`)));
+    else controller.abort(new Error(`abort ${i}`));
+    await assert.rejects(pending, { message: `abort ${i}` });
+  }
+  await sleep(5);
+  assert.equal(openFds(), fdsBefore, 'no descriptor left open');
+  assert.equal(threads(), threadsBefore, 'no thread left running');
+  guard.release();
+  assert.equal(LoopLock.isLocked(ws), false, 'no lock left held');
+});
+
+test('AbortSignal.timeout() bounds the wait', async () => {
+  const ws = workspace();
+  const guard = LoopLock.tryAcquire(ws, 'holder');
+  await assert.rejects(LoopLock.acquire(ws, 'impatient', { signal: AbortSignal.timeout(50) }), {
+    name: 'TimeoutError',
+  });
+  guard.release();
+});
+
+test('aborts racing the release never leave a lock behind', async () => {
+  const ws = workspace();
+  await warmUp(ws);
+  const fdsBefore = openFds();
+  let acquired = 0;
+  for (let i = 0; i < 300; i++) {
+    const guard = LoopLock.tryAcquire(ws, 'holder');
+    const controller = new AbortController();
+    const pending = LoopLock.acquire(ws, 'racer', { signal: controller.signal });
+    // Release and abort in the same turn, in both orders: the wait either
+    // won (and the caller holds a guard) or rejected (and holds nothing).
+    if (i % 2 === 0) {
+      guard.release();
+      setImmediate(() => controller.abort());
+    } else {
+      setImmediate(() => {
+        controller.abort();
+        guard.release();
+      });
+    }
+    try {
+      (await pending).release();
+      acquired++;
+    } catch (error) {
+      assert.equal(error.name, 'AbortError');
+    }
+    assert.equal(LoopLock.isLocked(ws), false, `iteration ${i} left the lock held`);
+  }
+  await sleep(5);
+  assert.equal(openFds(), fdsBefore);
+  assert.ok(acquired > 0, 'the release-first order lets the wait win at least sometimes');
+});
+
+test('a pending wait keeps the process alive until it gets the lock', async () => {
+  const ws = workspace();
+  const child = await holder(ws, 'holder', 300);
+  const source = `require(${JSON.stringify(require.resolve('../dist'))}).LoopLock.acquire(${JSON.stringify(ws)}, 'kept alive').then((g) => { process.stdout.write(g.metadata.prompt); g.release(); })`;
+  const output = execFileSync(process.execPath, ['-e', source], { encoding: 'utf8', timeout: 10_000 });
+  assert.equal(output, 'kept alive');
+  await once(child, 'exit');
+});
+
+test('process.exit() with pending waits exits promptly and leaves no lock held', async () => {
+  const ws = workspace();
+  const child = await holder(ws, 'holder');
+  const waiter = spawn(process.execPath, [fixture('exit-while-waiting.js'), ws, 'exit'], { stdio: 'inherit' });
+  const [code] = await once(waiter, 'exit');
+  assert.equal(code, 3);
+  child.kill('SIGKILL');
+  await once(child, 'exit');
+  assert.equal(LoopLock.isLocked(ws), false);
+});
+
+test('terminating workers with pending waits neither crashes nor leaks', async () => {
+  const ws = workspace();
+  const child = await holder(ws, 'holder');
+  const output = execFileSync(process.execPath, [fixture('exit-while-waiting.js'), ws, 'worker'], {
+    encoding: 'utf8',
+    timeout: 60_000,
+  });
+  assert.equal(output, 'done\n');
+  child.kill('SIGKILL');
+  await once(child, 'exit');
+  assert.equal(LoopLock.isLocked(ws), false);
+});
+
+test('a worker waits on its own event loop and gets the lock the main thread releases', async () => {
+  const ws = workspace();
+  const guard = LoopLock.tryAcquire(ws, 'main thread');
+  const worker = new Worker(
+    `const { parentPort } = require('node:worker_threads');
+     const { LoopLock } = require(${JSON.stringify(require.resolve('../dist'))});
+     // Kept alive until terminated: a worker whose loop empties exits and frees its locks.
+     setInterval(() => {}, 1 << 30);
+     LoopLock.acquire(${JSON.stringify(ws)}, 'worker').then((g) => { globalThis.guard = g; parentPort.postMessage(g.metadata.prompt); });`,
+    { eval: true },
+  );
+  await sleep(100);
+  guard.release();
+  const [message] = await once(worker, 'message');
+  assert.equal(message, 'worker');
+  assert.equal(LoopLock.isLocked(ws), true, 'the worker holds it');
+  await worker.terminate();
+  assert.equal(LoopLock.isLocked(ws), false, 'released by the worker exit');
+});
+
+test('bad arguments reject with a TypeError', async () => {
+  await assert.rejects(LoopLock.acquire(42, 'x'), TypeError);
+  await assert.rejects(LoopLock.acquire(workspace(), 42), TypeError);
+  await assert.rejects(LoopLock.acquire(workspace(), 'x', { signal: 'nope' }), TypeError);
+});
