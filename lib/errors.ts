@@ -93,7 +93,6 @@ const hints: Readonly<Record<string, string>> = {
   'EINVAL open': 'the lock path is not a regular file',
   'ENOTDIR open': 'a component of the path is not a directory',
   'ENOTDIR mkdir': 'a component of the path is not a directory',
-  'EEXIST mkdir': 'a component of the path exists and is not a directory',
 };
 
 /**
