@@ -71,6 +71,34 @@ test('a holder killed while a process waits in acquireBlocking hands the lock ov
   assert.equal(locked.metadata.prompt, 'survivor');
 });
 
+test('a waiter woken on a lock file deleted meanwhile retries on the file now at the path', async (t) => {
+  const workspace = makeWorkspace(t);
+  const holder = startHolder(t, { workspace, prompt: 'first' });
+  const { lockPath } = await holder.next('locked');
+  const waiter = startHolder(t, { workspace, prompt: 'waiter', mode: 'blocking' });
+  await until(() => isBlockedOn(waiter.pid, lockPath), 'the waiter is blocked on the first file');
+
+  // The file goes (rm -rf .ralph, git clean) and a newcomer locks a new one.
+  fs.unlinkSync(lockPath);
+  const newcomer = LoopLock.tryAcquire(workspace, 'newcomer');
+  let released = false;
+  try {
+    holder.send('release');
+    await holder.next('released');
+    // Woken on the unlinked inode, the waiter must go for the new file,
+    // which the newcomer holds, and wait again.
+    await until(() => isBlockedOn(waiter.pid, lockPath), 'the waiter is blocked on the new file');
+    assert.equal(LoopLock.status(workspace).holder.prompt, 'newcomer');
+    newcomer.release();
+    released = true;
+    const locked = await waiter.next('locked');
+    assert.equal(locked.state, 'held');
+    assert.equal(LoopLock.status(workspace).holder.pid, waiter.pid);
+  } finally {
+    if (!released) newcomer.release();
+  }
+});
+
 /**
  * Runs LoopLock steps in a child that keeps every guard it takes (see
  * fixtures/attempt.js). The EDEADLK cases run there because a missing
