@@ -236,11 +236,12 @@ test('on a read-only file system, tryAcquire is LockError EROFS naming the path'
   assert.deepEqual(probe, { ok: true, result: false });
   assert.deepEqual(read, { ok: true, result: null });
 
-  // A lock file made earlier, then the file system remounted read-only.
+  // A lock file made earlier, then the mount made read-only (a bind remount,
+  // which an unprivileged user namespace may do, unlike a plain remount).
   const existing = inNamespace(
     `mount -t tmpfs -o size=64k tmpfs '${mountPoint}' && mkdir '${mountPoint}/.ralph' && ` +
       `printf '{"pid":1,"started":"2024-05-06T07:08:09Z","prompt":"old"}' > '${lockPathIn(mountPoint)}' && ` +
-      `mount -o remount,ro '${mountPoint}'`,
+      `mount -o remount,bind,ro '${mountPoint}'`,
   );
   assert.equal(existing.status, 0, existing.stderr);
   const [open, openBlocking, probeExisting, readExisting] = JSON.parse(existing.stdout);
