@@ -93,7 +93,6 @@ const hints: Readonly<Record<string, string>> = {
   'EINVAL open': 'the lock path is not a regular file',
   'ENOTDIR open': 'a component of the path is not a directory',
   'ENOTDIR mkdir': 'a component of the path is not a directory',
-  'EEXIST mkdir': 'a component of the path exists and is not a directory',
 };
 
 /**
@@ -106,15 +105,17 @@ export function toLockError(error: unknown, path: string): LockError {
   let errno: number | undefined;
   let syscall: string | undefined;
   let code = 'EIO';
-  if (isNativeFailure(error)) {
-    errno = -error.errno;
-    syscall = error.syscall;
-    code = getSystemErrorName(errno);
-  } else if (error instanceof Error && typeof (error as NodeJS.ErrnoException).code === 'string') {
+  // A node:fs error also has a numeric errno and a syscall, but its errno is
+  // already negative and its code already named: test for it first.
+  if (error instanceof Error && typeof (error as NodeJS.ErrnoException).code === 'string') {
     const fsError = error as NodeJS.ErrnoException;
     errno = fsError.errno;
     syscall = fsError.syscall;
     code = fsError.code as string;
+  } else if (isNativeFailure(error)) {
+    errno = -error.errno;
+    syscall = error.syscall;
+    code = getSystemErrorName(errno);
   }
   const description =
     hints[`${code} ${syscall}`] ??

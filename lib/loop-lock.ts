@@ -24,6 +24,27 @@ function errnoOf(error: unknown): number | undefined {
   return typeof error === 'object' && error !== null ? (error as { errno?: number }).errno : undefined;
 }
 
+/**
+ * Creates `dir` and any missing parents. Not `mkdirSync`'s recursive mode:
+ * when mkdir(2) fails with EROFS (or any errno it does not expect), Node 20
+ * reports the ENOENT of its follow-up stat() instead of the real error.
+ */
+function makeDirectories(dir: string): void {
+  try {
+    mkdirSync(dir);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST') return;
+    if (code !== 'ENOENT' || dirname(dir) === dir) throw error;
+    makeDirectories(dirname(dir));
+    try {
+      mkdirSync(dir);
+    } catch (again) {
+      if ((again as NodeJS.ErrnoException).code !== 'EEXIST') throw again;
+    }
+  }
+}
+
 /** Opens (creating it and its directories) the lock file for locking. */
 function openForLock(binding: Binding, lockPath: string): Handle {
   try {
@@ -32,7 +53,7 @@ function openForLock(binding: Binding, lockPath: string): Handle {
     if (errnoOf(error) !== constants.errno.ENOENT) throw toLockError(error, lockPath);
   }
   try {
-    mkdirSync(dirname(lockPath), { recursive: true });
+    makeDirectories(dirname(lockPath));
     return binding.open(lockPath, true);
   } catch (error) {
     throw toLockError(error, lockPath);

@@ -1,0 +1,332 @@
+'use strict';
+// Bad arguments and hostile file systems: a TypeError for a wrong type, a
+// typed LockError naming the path for everything else, never a hang, and
+// never a changed byte outside the lock file.
+const assert = require('node:assert/strict');
+const fs = require('node:fs');
+const path = require('node:path');
+const { spawnSync } = require('node:child_process');
+const { test } = require('node:test');
+const { AlreadyLockedError, LockError, LockParseError, LoopLock, MAX_METADATA_BYTES } = require('../dist');
+const { FIXTURES, makeWorkspace } = require('./helpers');
+
+const lockPathIn = (workspace) => path.join(workspace, '.ralph', 'loop.lock');
+
+// Every call, with the workspace and options in the positions it takes them.
+const calls = {
+  tryAcquire: (workspace, options) => LoopLock.tryAcquire(workspace, 'p', options),
+  acquireBlocking: (workspace, options) => LoopLock.acquireBlocking(workspace, 'p', options),
+  readExisting: (workspace, options) => LoopLock.readExisting(workspace, options),
+  isLocked: (workspace, options) => LoopLock.isLocked(workspace, options),
+  status: (workspace, options) => LoopLock.status(workspace, options),
+};
+
+/** Asserts `fn` throws a LockError with `code` whose message names `where`. */
+function assertLockError(fn, code, where) {
+  assert.throws(fn, (error) => {
+    assert.ok(error instanceof LockError, `expected a LockError, got ${error?.name}: ${error?.message}`);
+    assert.equal(error.code, code, error.message);
+    assert.ok(error.message.includes(where), `message names ${where}: ${error.message}`);
+    return true;
+  });
+}
+
+/** Runs LoopLock steps in a child (see fixtures/attempt.js), optionally wrapped by `prefix`. */
+function attempt(workspace, steps, prefix = []) {
+  const script = path.join(FIXTURES, 'attempt.js');
+  const input = JSON.stringify({ workspace, steps });
+  const [command, ...args] = [...prefix, process.execPath, script, input];
+  const run = spawnSync(command, args, { encoding: 'utf8', timeout: 30_000 });
+  assert.equal(run.signal, null, `the child did not finish: ${run.stderr}`);
+  assert.equal(run.status, 0, run.stderr);
+  return JSON.parse(run.stdout);
+}
+
+/** Asserts an attempt outcome is a LockError with `code` naming `where`. */
+function assertOutcome(outcome, code, where) {
+  assert.equal(outcome.ok, false, JSON.stringify(outcome));
+  assert.equal(outcome.isLockError, true, JSON.stringify(outcome));
+  assert.equal(outcome.code, code, outcome.message);
+  assert.ok(outcome.message.includes(where), `message names ${where}: ${outcome.message}`);
+}
+
+const canUnshare =
+  spawnSync('unshare', ['-r', '-m', 'sh', '-c', 'true'], { stdio: 'ignore' }).status === 0
+    ? false
+    : 'unshare -r -m (user and mount namespaces) is not available';
+const canDropPrivileges =
+  process.getuid() === 0 && spawnSync('setpriv', ['--version'], { stdio: 'ignore' }).status === 0
+    ? false
+    : 'needs root and setpriv to run a child as nobody';
+
+for (const [name, call] of Object.entries(calls)) {
+  test(`${name}: a workspace of the wrong type is a TypeError`, () => {
+    for (const workspace of [undefined, null, 42, {}, ['/tmp'], Buffer.from('/tmp'), Symbol('x')]) {
+      assert.throws(() => call(workspace), TypeError, String(workspace?.toString?.() ?? workspace));
+    }
+  });
+
+  test(`${name}: an empty workspace or lockFile is a TypeError`, (t) => {
+    assert.throws(() => call(''), TypeError);
+    assert.throws(() => call(makeWorkspace(t), { lockFile: '' }), TypeError);
+  });
+
+  test(`${name}: a non-file URL is a TypeError`, () => {
+    assert.throws(() => call(new URL('https://example.com/workspace')), TypeError);
+  });
+
+  test(`${name}: options or lockFile of the wrong type is a TypeError`, (t) => {
+    const workspace = makeWorkspace(t);
+    for (const options of ['opts', 42, null, true]) {
+      assert.throws(() => call(workspace, options), TypeError, String(options));
+    }
+    for (const lockFile of [42, null, {}, true]) {
+      assert.throws(() => call(workspace, { lockFile }), TypeError, String(lockFile));
+    }
+    assert.deepEqual(fs.readdirSync(workspace), []);
+  });
+
+  test(`${name}: a NUL byte in the path is LockError EINVAL`, (t) => {
+    const workspace = makeWorkspace(t);
+    assertLockError(() => call(`${workspace}\0evil`), 'EINVAL', workspace);
+    assertLockError(() => call(workspace, { lockFile: 'a\0b' }), 'EINVAL', workspace);
+    assert.deepEqual(fs.readdirSync(workspace), []);
+  });
+
+  test(`${name}: a workspace that is a regular file is LockError ENOTDIR, and the file is unchanged`, (t) => {
+    const dir = makeWorkspace(t);
+    const file = path.join(dir, 'not-a-dir');
+    fs.writeFileSync(file, 'precious');
+    assertLockError(() => call(file), 'ENOTDIR', file);
+    assert.equal(fs.readFileSync(file, 'utf8'), 'precious');
+  });
+
+  test(`${name}: a symlink at the lock path is LockError ELOOP, and its target is untouched`, (t) => {
+    const workspace = makeWorkspace(t);
+    const outside = makeWorkspace(t);
+    const target = path.join(outside, 'target');
+    fs.writeFileSync(target, 'do not touch\n');
+    fs.utimesSync(target, new Date('2001-02-03T04:05:06Z'), new Date('2001-02-03T04:05:06Z'));
+    const before = fs.statSync(target);
+    fs.mkdirSync(path.join(workspace, '.ralph'));
+    fs.symlinkSync(target, lockPathIn(workspace));
+
+    assertLockError(() => call(workspace), 'ELOOP', lockPathIn(workspace));
+    const after = fs.statSync(target);
+    assert.equal(fs.readFileSync(target, 'utf8'), 'do not touch\n');
+    assert.equal(after.mtimeMs, before.mtimeMs);
+    assert.equal(after.size, before.size);
+    assert.ok(fs.lstatSync(lockPathIn(workspace)).isSymbolicLink(), 'the symlink itself stays');
+  });
+
+  test(`${name}: a dangling symlink at the lock path is LockError ELOOP and creates nothing`, (t) => {
+    const workspace = makeWorkspace(t);
+    const outside = makeWorkspace(t);
+    fs.mkdirSync(path.join(workspace, '.ralph'));
+    fs.symlinkSync(path.join(outside, 'would-be-created'), lockPathIn(workspace));
+    assertLockError(() => call(workspace), 'ELOOP', lockPathIn(workspace));
+    assert.deepEqual(fs.readdirSync(outside), []);
+  });
+
+  test(`${name}: a directory at the lock path is LockError EISDIR`, (t) => {
+    const workspace = makeWorkspace(t);
+    fs.mkdirSync(lockPathIn(workspace), { recursive: true });
+    assertLockError(() => call(workspace), 'EISDIR', lockPathIn(workspace));
+  });
+}
+
+test('a FIFO at the lock path is LockError EINVAL for every call, without hanging', (t) => {
+  const workspace = makeWorkspace(t);
+  fs.mkdirSync(path.join(workspace, '.ralph'));
+  const made = spawnSync('mkfifo', [lockPathIn(workspace)]);
+  assert.equal(made.status, 0, 'mkfifo');
+  // In a child with a timeout: a blocking open() of a FIFO would hang the
+  // test process itself, beyond the reach of any test timeout.
+  const outcomes = attempt(
+    workspace,
+    Object.keys(calls).map((op) => ({ op, prompt: 'p' })),
+  );
+  for (const outcome of outcomes) assertOutcome(outcome, 'EINVAL', lockPathIn(workspace));
+  assert.ok(fs.lstatSync(lockPathIn(workspace)).isFIFO());
+});
+
+test('a character device at the lock path is LockError EINVAL', (t) => {
+  const workspace = makeWorkspace(t);
+  assertLockError(() => LoopLock.tryAcquire(workspace, 'p', { lockFile: '/dev/null' }), 'EINVAL', '/dev/null');
+  assertLockError(() => LoopLock.isLocked(workspace, { lockFile: '/dev/zero' }), 'EINVAL', '/dev/zero');
+});
+
+test('a parent component that is a file is LockError ENOTDIR naming the path', (t) => {
+  const workspace = makeWorkspace(t);
+  fs.writeFileSync(path.join(workspace, '.ralph'), 'a file where the directory goes');
+  for (const call of Object.values(calls)) assertLockError(() => call(workspace), 'ENOTDIR', lockPathIn(workspace));
+  assert.equal(fs.readFileSync(path.join(workspace, '.ralph'), 'utf8'), 'a file where the directory goes');
+});
+
+test('a missing workspace is created for tryAcquire but not by readers', (t) => {
+  const parent = makeWorkspace(t);
+  const workspace = path.join(parent, 'not', 'yet');
+  assert.equal(LoopLock.isLocked(workspace), false);
+  assert.equal(LoopLock.readExisting(workspace), null);
+  assert.deepEqual(LoopLock.status(workspace), { locked: false, holder: null });
+  assert.deepEqual(fs.readdirSync(parent), []);
+  LoopLock.tryAcquire(workspace, 'creates').release();
+  assert.ok(fs.statSync(lockPathIn(workspace)).isFile());
+});
+
+test('without permission, every call is LockError EACCES naming the path', { skip: canDropPrivileges }, (t) => {
+  const root = makeWorkspace(t);
+  fs.chmodSync(root, 0o755);
+  const nobody = ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups'];
+
+  // No .ralph yet: the directory cannot be created.
+  const bare = path.join(root, 'bare');
+  fs.mkdirSync(bare, { mode: 0o755 });
+  const [create] = attempt(bare, [{ op: 'tryAcquire', prompt: 'p' }], nobody);
+  assertOutcome(create, 'EACCES', bare);
+  assert.deepEqual(fs.readdirSync(bare), []);
+
+  // .ralph exists but is not writable: the file cannot be created.
+  const noFile = path.join(root, 'no-file');
+  fs.mkdirSync(path.join(noFile, '.ralph'), { recursive: true, mode: 0o755 });
+  const [createFile] = attempt(noFile, [{ op: 'tryAcquire', prompt: 'p' }], nobody);
+  assertOutcome(createFile, 'EACCES', lockPathIn(noFile));
+
+  // The file exists, readable by all but writable by root only.
+  const readOnly = path.join(root, 'read-only');
+  LoopLock.tryAcquire(readOnly, 'root was here').release();
+  fs.chmodSync(lockPathIn(readOnly), 0o644);
+  const before = fs.readFileSync(lockPathIn(readOnly));
+  const [open, blocking, read] = attempt(
+    readOnly,
+    [{ op: 'tryAcquire', prompt: 'p' }, { op: 'acquireBlocking', prompt: 'p' }, { op: 'readExisting' }],
+    nobody,
+  );
+  assertOutcome(open, 'EACCES', lockPathIn(readOnly));
+  assertOutcome(blocking, 'EACCES', lockPathIn(readOnly));
+  assert.equal(read.ok, true, 'reading needs only read permission');
+  assert.equal(read.result.prompt, 'root was here');
+  assert.deepEqual(fs.readFileSync(lockPathIn(readOnly)), before);
+
+  // The file is not even readable.
+  fs.chmodSync(lockPathIn(readOnly), 0o600);
+  const probes = attempt(readOnly, [{ op: 'readExisting' }, { op: 'isLocked' }, { op: 'status' }], nobody);
+  for (const outcome of probes) assertOutcome(outcome, 'EACCES', lockPathIn(readOnly));
+});
+
+test('on a read-only file system, tryAcquire is LockError EROFS naming the path', { skip: canUnshare }, (t) => {
+  const mountPoint = makeWorkspace(t);
+  const script = path.join(FIXTURES, 'attempt.js');
+  const steps = JSON.stringify({
+    workspace: mountPoint,
+    steps: [{ op: 'tryAcquire', prompt: 'p' }, { op: 'acquireBlocking', prompt: 'p' }, { op: 'isLocked' }, { op: 'readExisting' }],
+  });
+  const inNamespace = (setup) =>
+    spawnSync('unshare', ['-r', '-m', 'sh', '-c', `${setup} && exec "$0" "$1" "$2"`, process.execPath, script, steps], {
+      encoding: 'utf8',
+      timeout: 30_000,
+    });
+
+  // An empty read-only file system: .ralph cannot be created.
+  const empty = inNamespace(`mount -t tmpfs -o ro,size=64k tmpfs '${mountPoint}'`);
+  assert.equal(empty.status, 0, empty.stderr);
+  const [create, createBlocking, probe, read] = JSON.parse(empty.stdout);
+  assertOutcome(create, 'EROFS', mountPoint);
+  assertOutcome(createBlocking, 'EROFS', mountPoint);
+  assert.deepEqual(probe, { ok: true, result: false });
+  assert.deepEqual(read, { ok: true, result: null });
+
+  // A lock file made earlier, then the mount made read-only (a bind remount,
+  // which an unprivileged user namespace may do, unlike a plain remount).
+  const existing = inNamespace(
+    `mount -t tmpfs -o size=64k tmpfs '${mountPoint}' && mkdir '${mountPoint}/.ralph' && ` +
+      `printf '{"pid":1,"started":"2024-05-06T07:08:09Z","prompt":"old"}' > '${lockPathIn(mountPoint)}' && ` +
+      `mount -o remount,bind,ro '${mountPoint}'`,
+  );
+  assert.equal(existing.status, 0, existing.stderr);
+  const [open, openBlocking, probeExisting, readExisting] = JSON.parse(existing.stdout);
+  assertOutcome(open, 'EROFS', lockPathIn(mountPoint));
+  assertOutcome(openBlocking, 'EROFS', lockPathIn(mountPoint));
+  assert.deepEqual(probeExisting, { ok: true, result: false });
+  assert.equal(readExisting.result.prompt, 'old');
+});
+
+test('on a full file system, a large prompt is LockError ENOSPC and the lock is not left held', { skip: canUnshare }, (t) => {
+  const mountPoint = makeWorkspace(t);
+  const script = path.join(FIXTURES, 'attempt.js');
+  const steps = JSON.stringify({
+    workspace: mountPoint,
+    steps: [{ op: 'tryAcquire', promptLength: 512 * 1024 }, { op: 'isLocked' }, { op: 'tryAcquire', prompt: 'small' }],
+  });
+  const run = spawnSync(
+    'unshare',
+    ['-r', '-m', 'sh', '-c', `mount -t tmpfs -o size=8k tmpfs '${mountPoint}' && exec "$0" "$1" "$2"`, process.execPath, script, steps],
+    { encoding: 'utf8', timeout: 30_000 },
+  );
+  assert.equal(run.status, 0, run.stderr);
+  const [full, probe, small] = JSON.parse(run.stdout);
+  assertOutcome(full, 'ENOSPC', lockPathIn(mountPoint));
+  assert.equal(full.syscall, 'pwrite');
+  assert.deepEqual(probe, { ok: true, result: false }, 'the failed acquire released the lock');
+  assert.equal(small.ok, true, 'a record that fits can still be written');
+});
+
+const corruptFiles = {
+  garbage: Buffer.from('this is not json at all'),
+  'invalid UTF-8': Buffer.from([0x7b, 0x22, 0xff, 0xfe, 0xc0, 0x80, 0xed, 0xa0, 0x80, 0x22, 0x7d]),
+  'binary zeros': Buffer.alloc(64),
+  'truncated JSON': Buffer.from('{\n  "pid": 123,\n  "started": "2024-05-06T07:'),
+  'more than MAX_METADATA_BYTES': Buffer.from(
+    JSON.stringify({ pid: 1, started: '2024-05-06T07:08:09Z', prompt: 'x'.repeat(MAX_METADATA_BYTES) }),
+  ),
+};
+
+for (const [label, bytes] of Object.entries(corruptFiles)) {
+  test(`a lock file of ${label}: readExisting throws LockParseError, status holder is null while held, tryAcquire rewrites it whole`, (t) => {
+    const workspace = makeWorkspace(t);
+    fs.mkdirSync(path.join(workspace, '.ralph'));
+    fs.writeFileSync(lockPathIn(workspace), bytes);
+
+    assert.throws(
+      () => LoopLock.readExisting(workspace),
+      (error) =>
+        error instanceof LockParseError && error.code === 'EPARSE' && error.message.includes(lockPathIn(workspace)),
+    );
+    assert.deepEqual(LoopLock.status(workspace), { locked: false, holder: null });
+
+    const guard = LoopLock.tryAcquire(workspace, 'fresh start');
+    try {
+      assert.equal(
+        fs.readFileSync(lockPathIn(workspace), 'utf8'),
+        `{\n  "pid": ${process.pid},\n  "started": "${guard.metadata.started.toISOString()}",\n  "prompt": "fresh start"\n}`,
+      );
+      // Held, with the corrupt bytes back in place (as a foreign writer might leave them).
+      fs.writeFileSync(lockPathIn(workspace), bytes);
+      assert.deepEqual(LoopLock.status(workspace), { locked: true, holder: null });
+      assert.throws(
+        () => LoopLock.tryAcquire(workspace, 'second'),
+        (error) => error instanceof AlreadyLockedError && error.holder === null,
+      );
+      assert.deepEqual(fs.readFileSync(lockPathIn(workspace)), bytes, 'a losing attempt writes nothing');
+    } finally {
+      guard.release();
+    }
+  });
+}
+
+test('a symlinked .ralph directory is followed: only the final component is refused', (t) => {
+  const workspace = makeWorkspace(t);
+  const real = makeWorkspace(t);
+  fs.symlinkSync(real, path.join(workspace, '.ralph'));
+  LoopLock.tryAcquire(workspace, 'through a directory link').release();
+  assert.ok(fs.lstatSync(path.join(workspace, '.ralph')).isSymbolicLink());
+  assert.equal(LoopLock.readExisting(real, { lockFile: 'loop.lock' }).prompt, 'through a directory link');
+});
+
+test('a dangling symlink as .ralph is a LockError naming the path, and its target is not created', (t) => {
+  const workspace = makeWorkspace(t);
+  const outside = makeWorkspace(t);
+  fs.symlinkSync(path.join(outside, 'missing'), path.join(workspace, '.ralph'));
+  assertLockError(() => LoopLock.tryAcquire(workspace, 'p'), 'ENOENT', lockPathIn(workspace));
+  assert.deepEqual(fs.readdirSync(outside), []);
+});

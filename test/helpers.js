@@ -1,0 +1,114 @@
+'use strict';
+// Shared by the test files: temporary workspaces, and child processes that
+// report what they did as one JSON object per stdout line.
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+const readline = require('node:readline');
+const { spawn } = require('node:child_process');
+
+const FIXTURES = path.join(__dirname, 'fixtures');
+
+/** A fresh empty directory, removed when the test ends. */
+function makeWorkspace(t) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'loop-lock-test-'));
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/**
+ * Starts `node test/fixtures/<script> ...args` (or `command ...args` when
+ * `options.command` is given). `next(event)` resolves with the next message
+ * whose `event` matches and rejects if the child exits first. The child is
+ * killed when the test ends.
+ */
+function startChild(t, script, args = [], options = {}) {
+  const command = options.command ?? process.execPath;
+  const argv = options.command ? args : [...(options.nodeArgs ?? []), path.join(FIXTURES, script), ...args];
+  const child = spawn(command, argv, { stdio: ['pipe', 'pipe', 'pipe'], env: options.env ?? process.env });
+  const inbox = [];
+  const waiting = [];
+  let stderr = '';
+  let exitInfo = null;
+  child.stderr.setEncoding('utf8').on('data', (chunk) => {
+    stderr += chunk;
+  });
+  readline.createInterface({ input: child.stdout }).on('line', (line) => {
+    let message;
+    try {
+      message = JSON.parse(line);
+    } catch {
+      message = { event: 'text', line };
+    }
+    const index = waiting.findIndex((w) => w.event === message.event);
+    if (index >= 0) waiting.splice(index, 1)[0].resolve(message);
+    else inbox.push(message);
+  });
+  const exited = new Promise((resolve) => {
+    child.on('close', (code, signal) => {
+      exitInfo = { code, signal };
+      for (const w of waiting.splice(0)) {
+        w.reject(new Error(`child exited (${code ?? signal}) before '${w.event}'; stderr:\n${stderr}`));
+      }
+      resolve(exitInfo);
+    });
+  });
+  t.after(async () => {
+    if (exitInfo === null) child.kill('SIGKILL');
+    await exited;
+  });
+  return {
+    child,
+    pid: child.pid,
+    exited,
+    stderr: () => stderr,
+    next(event) {
+      const index = inbox.findIndex((m) => m.event === event);
+      if (index >= 0) return Promise.resolve(inbox.splice(index, 1)[0]);
+      if (exitInfo !== null) {
+        return Promise.reject(new Error(`child already exited before '${event}'; stderr:\n${stderr}`));
+      }
+      return new Promise((resolve, reject) => waiting.push({ event, resolve, reject }));
+    },
+    send(line) {
+      child.stdin.write(`${line}\n`);
+    },
+  };
+}
+
+/**
+ * Whether /proc/locks shows process `pid` blocked waiting for a flock() on
+ * the inode of `file`: proof that a waiter is waiting, without a timer.
+ */
+function isBlockedOn(pid, file) {
+  const { ino } = fs.statSync(file);
+  return fs
+    .readFileSync('/proc/locks', 'utf8')
+    .split('\n')
+    .some((line) => {
+      const fields = line.trim().split(/\s+/);
+      return fields[1] === '->' && fields[2] === 'FLOCK' && fields[5] === String(pid) && fields[6]?.endsWith(`:${ino}`);
+    });
+}
+
+/** Polls `predicate` every few milliseconds until it holds. */
+async function until(predicate, what) {
+  for (let i = 0; i < 2000; i++) {
+    if (predicate()) return;
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+  throw new Error(`gave up waiting until ${what}`);
+}
+
+/** Whether a process exists. */
+function isAlive(pid) {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    if (error.code === 'ESRCH') return false;
+    throw error;
+  }
+}
+
+module.exports = { FIXTURES, makeWorkspace, startChild, isBlockedOn, until, isAlive };

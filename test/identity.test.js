@@ -1,0 +1,121 @@
+'use strict';
+// A guard whose file is deleted or replaced no longer excludes anyone: a
+// newcomer locks the new file. The guard can tell, and verify() says so.
+const assert = require('node:assert/strict');
+const fs = require('node:fs');
+const path = require('node:path');
+const { test } = require('node:test');
+const { LockError, LoopLock } = require('../dist');
+const { makeWorkspace } = require('./helpers');
+
+function assertCompromised(guard, state) {
+  assert.equal(guard.state(), state);
+  assert.equal(guard.isIntact(), false);
+  assert.throws(
+    () => guard.verify(),
+    (error) =>
+      error instanceof LockError &&
+      error.code === 'ECOMPROMISED' &&
+      error.message.includes(guard.lockPath) &&
+      error.message.includes(state),
+  );
+}
+
+test('a deleted lock file: a newcomer locks the new file, the old guard reports removed', (t) => {
+  const workspace = makeWorkspace(t);
+  const old = LoopLock.tryAcquire(workspace, 'old');
+  fs.unlinkSync(old.lockPath);
+
+  const newcomer = LoopLock.tryAcquire(workspace, 'newcomer');
+  try {
+    assert.equal(newcomer.state(), 'held');
+    assert.doesNotThrow(() => newcomer.verify());
+    assert.equal(LoopLock.readExisting(workspace).prompt, 'newcomer');
+    assertCompromised(old, 'removed');
+  } finally {
+    newcomer.release();
+    old.release();
+  }
+  assert.equal(old.state(), 'released');
+});
+
+test('a removed .ralph directory leaves the guard removed', (t) => {
+  const workspace = makeWorkspace(t);
+  const guard = LoopLock.tryAcquire(workspace, 'held');
+  try {
+    fs.rmSync(path.join(workspace, '.ralph'), { recursive: true });
+    assertCompromised(guard, 'removed');
+    assert.equal(LoopLock.isLocked(workspace), false);
+  } finally {
+    guard.release();
+  }
+});
+
+test('a lock file moved aside with a new file in its place: a newcomer locks the new file, the old guard reports replaced', (t) => {
+  const workspace = makeWorkspace(t);
+  const old = LoopLock.tryAcquire(workspace, 'old');
+  fs.renameSync(old.lockPath, `${old.lockPath}.bak`);
+  fs.writeFileSync(old.lockPath, '');
+
+  assertCompromised(old, 'replaced');
+  assert.equal(LoopLock.isLocked(workspace), false, 'the new file is not locked by the old guard');
+  const newcomer = LoopLock.tryAcquire(workspace, 'newcomer');
+  try {
+    assert.equal(newcomer.state(), 'held');
+  } finally {
+    newcomer.release();
+    old.release();
+  }
+});
+
+test('a file renamed over the lock file unlinks the locked inode, so the guard reports removed', (t) => {
+  // Deleting and recreating, or renaming over, both leave the locked inode
+  // with no links: the guard cannot tell the two apart, and calls both removed.
+  const workspace = makeWorkspace(t);
+  const guard = LoopLock.tryAcquire(workspace, 'old');
+  const replacement = path.join(workspace, '.ralph', 'replacement');
+  fs.writeFileSync(replacement, '');
+  fs.renameSync(replacement, guard.lockPath);
+  try {
+    assertCompromised(guard, 'removed');
+    assert.equal(LoopLock.isLocked(workspace), false);
+  } finally {
+    guard.release();
+  }
+});
+
+test('a lock file replaced by a symlink to itself elsewhere reports replaced', (t) => {
+  const workspace = makeWorkspace(t);
+  const guard = LoopLock.tryAcquire(workspace, 'held');
+  const moved = path.join(workspace, 'moved.lock');
+  try {
+    fs.renameSync(guard.lockPath, moved);
+    fs.symlinkSync(moved, guard.lockPath);
+    assertCompromised(guard, 'replaced');
+  } finally {
+    guard.release();
+  }
+});
+
+test('a lock file renamed away, with nothing at the path, reports removed', (t) => {
+  const workspace = makeWorkspace(t);
+  const guard = LoopLock.tryAcquire(workspace, 'held');
+  try {
+    fs.renameSync(guard.lockPath, path.join(workspace, 'elsewhere.lock'));
+    assertCompromised(guard, 'removed');
+  } finally {
+    guard.release();
+  }
+});
+
+test('rewriting the content in place does not compromise the guard', (t) => {
+  const workspace = makeWorkspace(t);
+  const guard = LoopLock.tryAcquire(workspace, 'held');
+  try {
+    fs.writeFileSync(guard.lockPath, 'scribbled over');
+    assert.equal(guard.state(), 'held');
+    assert.doesNotThrow(() => guard.verify());
+  } finally {
+    guard.release();
+  }
+});

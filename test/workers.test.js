@@ -1,0 +1,122 @@
+'use strict';
+// worker_threads: the addon is context-aware, a worker's lock excludes the
+// main thread like another process would, and a worker's end releases it.
+const assert = require('node:assert/strict');
+const path = require('node:path');
+const { test } = require('node:test');
+const { Worker } = require('node:worker_threads');
+const { AlreadyLockedError, LoopLock } = require('../dist');
+const { FIXTURES, isBlockedOn, makeWorkspace, until } = require('./helpers');
+
+/** Starts the holder worker; `next(event)` resolves with its next such message. */
+function startWorker(t, workerData) {
+  const worker = new Worker(path.join(FIXTURES, 'worker-holder.js'), { workerData });
+  const inbox = [];
+  const waiting = [];
+  worker.on('message', (message) => {
+    const index = waiting.findIndex((w) => w.event === message.event);
+    if (index >= 0) waiting.splice(index, 1)[0].resolve(message);
+    else inbox.push(message);
+  });
+  const exited = new Promise((resolve, reject) => {
+    worker.on('error', reject);
+    worker.on('exit', resolve);
+  });
+  t.after(() => worker.terminate());
+  return {
+    worker,
+    exited,
+    next(event) {
+      const index = inbox.findIndex((m) => m.event === event);
+      if (index >= 0) return Promise.resolve(inbox.splice(index, 1)[0]);
+      return new Promise((resolve) => waiting.push({ event, resolve }));
+    },
+  };
+}
+
+test('a worker loads the addon and holds the lock against the main thread', async (t) => {
+  const workspace = makeWorkspace(t);
+  const holder = startWorker(t, { workspace, prompt: 'worker task', mode: 'try' });
+  const locked = await holder.next('locked');
+  assert.equal(locked.pid, process.pid);
+  assert.notEqual(locked.threadId, 0);
+
+  assert.equal(LoopLock.isLocked(workspace), true);
+  assert.throws(
+    () => LoopLock.tryAcquire(workspace, 'main task'),
+    (error) => error instanceof AlreadyLockedError && error.holder.prompt === 'worker task',
+  );
+
+  holder.worker.postMessage('release');
+  await holder.next('released');
+  assert.equal(LoopLock.isLocked(workspace), false);
+  LoopLock.tryAcquire(workspace, 'main task').release();
+});
+
+test('the main thread holding the lock makes a worker fail with AlreadyLockedError', async (t) => {
+  const workspace = makeWorkspace(t);
+  const guard = LoopLock.tryAcquire(workspace, 'main holds');
+  try {
+    const contender = startWorker(t, { workspace, prompt: 'worker wants', mode: 'try' });
+    const error = await contender.next('error');
+    assert.equal(error.name, 'AlreadyLockedError');
+    assert.equal(error.holder.prompt, 'main holds');
+  } finally {
+    guard.release();
+  }
+});
+
+test('a worker that calls process.exit() without releasing frees the lock', async (t) => {
+  const workspace = makeWorkspace(t);
+  const holder = startWorker(t, { workspace, prompt: 'exits', mode: 'try' });
+  await holder.next('locked');
+  holder.worker.postMessage('exit');
+  await holder.exited;
+  assert.equal(LoopLock.isLocked(workspace), false);
+  LoopLock.tryAcquire(workspace, 'main').release();
+});
+
+test('a worker terminated in the middle of a busy loop frees the lock', async (t) => {
+  const workspace = makeWorkspace(t);
+  const holder = startWorker(t, { workspace, prompt: 'terminated', mode: 'try' });
+  await holder.next('locked');
+  holder.worker.postMessage('hang');
+  await holder.next('hanging');
+  await holder.worker.terminate();
+  assert.equal(LoopLock.isLocked(workspace), false);
+  LoopLock.tryAcquire(workspace, 'main').release();
+});
+
+test('acquireBlocking in a worker waits for the main thread to release', async (t) => {
+  const workspace = makeWorkspace(t);
+  const guard = LoopLock.tryAcquire(workspace, 'main first');
+  let released = false;
+  try {
+    const waiter = startWorker(t, { workspace, prompt: 'worker second', mode: 'blocking' });
+    await waiter.next('waiting');
+    await until(() => isBlockedOn(process.pid, guard.lockPath), 'the worker is blocked in flock()');
+    assert.equal(LoopLock.readExisting(workspace).prompt, 'main first');
+    guard.release();
+    released = true;
+    const locked = await waiter.next('locked');
+    assert.equal(locked.prompt, 'worker second');
+    assert.equal(LoopLock.status(workspace).holder.prompt, 'worker second');
+    waiter.worker.postMessage('release');
+    await waiter.next('released');
+  } finally {
+    if (!released) guard.release();
+  }
+});
+
+test('the main thread keeps working after workers that loaded the addon are gone', async (t) => {
+  const workspace = makeWorkspace(t);
+  for (let i = 0; i < 4; i++) {
+    const holder = startWorker(t, { workspace, prompt: `worker ${i}`, mode: 'try' });
+    await holder.next('locked');
+    await holder.worker.terminate();
+  }
+  const guard = LoopLock.tryAcquire(workspace, 'main after workers');
+  assert.equal(guard.state(), 'held');
+  guard.release();
+  assert.equal(LoopLock.readExisting(workspace).prompt, 'main after workers');
+});
