@@ -1,7 +1,6 @@
 const assert = require('node:assert/strict');
 const { spawn, execFileSync } = require('node:child_process');
 const fs = require('node:fs');
-const os = require('node:os');
 const path = require('node:path');
 const { once } = require('node:events');
 const { test } = require('node:test');
@@ -10,7 +9,7 @@ const { Worker } = require('node:worker_threads');
 const { LoopLock } = require('../dist');
 
 const fixture = (name) => path.join(__dirname, 'fixtures', name);
-const workspace = () => fs.mkdtempSync(path.join(os.tmpdir(), 'loop-lock-acquire-'));
+const { makeWorkspace } = require('./helpers');
 const openFds = () => fs.readdirSync('/proc/self/fd').length;
 const threads = () => fs.readdirSync('/proc/self/task').length;
 
@@ -45,8 +44,8 @@ async function warmUp(ws) {
   await sleep(5);
 }
 
-test('a waiting acquire() gets the lock when a holder in another process releases it', async () => {
-  const ws = workspace();
+test('a waiting acquire() gets the lock when a holder in another process releases it', async (t) => {
+  const ws = makeWorkspace(t);
   const child = await holder(ws, 'other process', 200);
   assert.throws(() => LoopLock.tryAcquire(ws, 'me'), { code: 'ELOCKED' });
   const guard = await LoopLock.acquire(ws, 'waited');
@@ -57,8 +56,8 @@ test('a waiting acquire() gets the lock when a holder in another process release
   assert.ok(child.lines.some((line) => line.startsWith('released ')), 'the holder released it');
 });
 
-test('a waiting acquire() gets the lock when its holder is SIGKILLed', async () => {
-  const ws = workspace();
+test('a waiting acquire() gets the lock when its holder is SIGKILLed', async (t) => {
+  const ws = makeWorkspace(t);
   const child = await holder(ws, 'doomed');
   const pending = LoopLock.acquire(ws, 'survivor');
   await sleep(50);
@@ -68,16 +67,16 @@ test('a waiting acquire() gets the lock when its holder is SIGKILLed', async () 
   guard.release();
 });
 
-test('acquire() resolves at once when the lock is free', async () => {
-  const ws = workspace();
+test('acquire() resolves at once when the lock is free', async (t) => {
+  const ws = makeWorkspace(t);
   const guard = await LoopLock.acquire(new URL(`file://${ws}`), 'free');
   assert.equal(guard.released, false);
   assert.equal(LoopLock.isLocked(ws), true);
   guard.release();
 });
 
-test('waiters are woken by util-linux flock(1), which closes without unlocking first', async () => {
-  const ws = workspace();
+test('waiters are woken by util-linux flock(1), which closes without unlocking first', async (t) => {
+  const ws = makeWorkspace(t);
   const guard = LoopLock.tryAcquire(ws, 'seed');
   const lockPath = guard.lockPath;
   guard.release();
@@ -89,8 +88,8 @@ test('waiters are woken by util-linux flock(1), which closes without unlocking f
   (await pending).release();
 });
 
-test('waiters are woken by a Python holder that unlocks but keeps the file open (backoff poll)', async () => {
-  const ws = workspace();
+test('waiters are woken by a Python holder that unlocks but keeps the file open (backoff poll)', async (t) => {
+  const ws = makeWorkspace(t);
   LoopLock.tryAcquire(ws, 'seed').release();
   const lockPath = path.join(ws, LoopLock.LOCK_FILE);
   const script = [
@@ -111,8 +110,8 @@ test('waiters are woken by a Python holder that unlocks but keeps the file open 
   peer.kill();
 });
 
-test('a waiter moves to the new file when the lock file is deleted while it waits', async () => {
-  const ws = workspace();
+test('a waiter moves to the new file when the lock file is deleted while it waits', async (t) => {
+  const ws = makeWorkspace(t);
   const child = await holder(ws, 'holds the old inode');
   const pending = LoopLock.acquire(ws, 'new inode');
   await sleep(50);
@@ -124,8 +123,8 @@ test('a waiter moves to the new file when the lock file is deleted while it wait
   child.kill('SIGKILL');
 });
 
-test('every one of many waiters in several processes and this one eventually gets the lock', async () => {
-  const ws = workspace();
+test('every one of many waiters in several processes and this one eventually gets the lock', async (t) => {
+  const ws = makeWorkspace(t);
   const counter = path.join(ws, 'counter');
   fs.writeFileSync(counter, '0');
   const processes = 3;
@@ -148,8 +147,8 @@ test('every one of many waiters in several processes and this one eventually get
   assert.equal(Number(fs.readFileSync(counter, 'utf8')), processes * rounds + 100, 'no increment lost');
 });
 
-test('with 64 pending acquire() calls, fs.promises.readFile still completes', async () => {
-  const ws = workspace();
+test('with 64 pending acquire() calls, fs.promises.readFile still completes', async (t) => {
+  const ws = makeWorkspace(t);
   const guard = LoopLock.tryAcquire(ws, 'holder');
   const waits = Array.from({ length: 64 }, (_, i) => LoopLock.acquire(ws, `waiter ${i}`));
   const start = process.hrtime.bigint();
@@ -166,8 +165,8 @@ test('with 64 pending acquire() calls, fs.promises.readFile still completes', as
   await Promise.all(waits);
 });
 
-test('an already-aborted signal rejects with its reason at once, touching nothing', async () => {
-  const ws = workspace();
+test('an already-aborted signal rejects with its reason at once, touching nothing', async (t) => {
+  const ws = makeWorkspace(t);
   const reason = new Error('stop before starting');
   await assert.rejects(LoopLock.acquire(ws, 'never', { signal: AbortSignal.abort(reason) }), (error) => {
     assert.equal(error, reason);
@@ -176,8 +175,8 @@ test('an already-aborted signal rejects with its reason at once, touching nothin
   assert.equal(fs.existsSync(path.join(ws, '.ralph')), false);
 });
 
-test('aborting a pending wait rejects with signal.reason and leaves no descriptor, thread or lock', async () => {
-  const ws = workspace();
+test('aborting a pending wait rejects with signal.reason and leaves no descriptor, thread or lock', async (t) => {
+  const ws = makeWorkspace(t);
   const guard = LoopLock.tryAcquire(ws, 'holder');
   await warmUp(ws);
   const fdsBefore = openFds();
@@ -196,8 +195,8 @@ test('aborting a pending wait rejects with signal.reason and leaves no descripto
   assert.equal(LoopLock.isLocked(ws), false, 'no lock left held');
 });
 
-test('AbortSignal.timeout() bounds the wait', async () => {
-  const ws = workspace();
+test('AbortSignal.timeout() bounds the wait', async (t) => {
+  const ws = makeWorkspace(t);
   const guard = LoopLock.tryAcquire(ws, 'holder');
   await assert.rejects(LoopLock.acquire(ws, 'impatient', { signal: AbortSignal.timeout(50) }), {
     name: 'TimeoutError',
@@ -205,8 +204,8 @@ test('AbortSignal.timeout() bounds the wait', async () => {
   guard.release();
 });
 
-test('aborts racing the release never leave a lock behind', async () => {
-  const ws = workspace();
+test('aborts racing the release never leave a lock behind', async (t) => {
+  const ws = makeWorkspace(t);
   await warmUp(ws);
   const fdsBefore = openFds();
   let acquired = 0;
@@ -238,8 +237,8 @@ test('aborts racing the release never leave a lock behind', async () => {
   assert.ok(acquired > 0, 'the release-first order lets the wait win at least sometimes');
 });
 
-test('a pending wait keeps the process alive until it gets the lock', async () => {
-  const ws = workspace();
+test('a pending wait keeps the process alive until it gets the lock', async (t) => {
+  const ws = makeWorkspace(t);
   const child = await holder(ws, 'holder', 300);
   const source = `require(${JSON.stringify(require.resolve('../dist'))}).LoopLock.acquire(${JSON.stringify(ws)}, 'kept alive').then((g) => { process.stdout.write(g.metadata.prompt); g.release(); })`;
   const output = execFileSync(process.execPath, ['-e', source], { encoding: 'utf8', timeout: 10_000 });
@@ -247,8 +246,8 @@ test('a pending wait keeps the process alive until it gets the lock', async () =
   await once(child, 'exit');
 });
 
-test('process.exit() with pending waits exits promptly and leaves no lock held', async () => {
-  const ws = workspace();
+test('process.exit() with pending waits exits promptly and leaves no lock held', async (t) => {
+  const ws = makeWorkspace(t);
   const child = await holder(ws, 'holder');
   const waiter = spawn(process.execPath, [fixture('exit-while-waiting.js'), ws, 'exit'], { stdio: 'inherit' });
   const [code] = await once(waiter, 'exit');
@@ -258,8 +257,8 @@ test('process.exit() with pending waits exits promptly and leaves no lock held',
   assert.equal(LoopLock.isLocked(ws), false);
 });
 
-test('terminating workers with pending waits neither crashes nor leaks', async () => {
-  const ws = workspace();
+test('terminating workers with pending waits neither crashes nor leaks', async (t) => {
+  const ws = makeWorkspace(t);
   const child = await holder(ws, 'holder');
   const output = execFileSync(process.execPath, [fixture('exit-while-waiting.js'), ws, 'worker'], {
     encoding: 'utf8',
@@ -271,8 +270,8 @@ test('terminating workers with pending waits neither crashes nor leaks', async (
   assert.equal(LoopLock.isLocked(ws), false);
 });
 
-test('a worker waits on its own event loop and gets the lock the main thread releases', async () => {
-  const ws = workspace();
+test('a worker waits on its own event loop and gets the lock the main thread releases', async (t) => {
+  const ws = makeWorkspace(t);
   const guard = LoopLock.tryAcquire(ws, 'main thread');
   const worker = new Worker(
     `const { parentPort } = require('node:worker_threads');
@@ -291,8 +290,8 @@ test('a worker waits on its own event loop and gets the lock the main thread rel
   assert.equal(LoopLock.isLocked(ws), false, 'released by the worker exit');
 });
 
-test('bad arguments reject with a TypeError', async () => {
+test('bad arguments reject with a TypeError', async (t) => {
   await assert.rejects(LoopLock.acquire(42, 'x'), TypeError);
-  await assert.rejects(LoopLock.acquire(workspace(), 42), TypeError);
-  await assert.rejects(LoopLock.acquire(workspace(), 'x', { signal: 'nope' }), TypeError);
+  await assert.rejects(LoopLock.acquire(makeWorkspace(t), 42), TypeError);
+  await assert.rejects(LoopLock.acquire(makeWorkspace(t), 'x', { signal: 'nope' }), TypeError);
 });
