@@ -224,7 +224,14 @@ async function run(command: RunCommand): Promise<number> {
   const prompt = command.prompt ?? defaultPrompt(command.command, command.args);
   const guard = await takeLock(command, prompt, command.conflictExitCode ?? Exit.Conflict);
   try {
-    return await runChild(command.command, command.args);
+    const code = await runChild(command.command, command.args);
+    // Someone ran `rm -rf .ralph` or `git clean -fdx` meanwhile: another
+    // process could have taken a new lock file and run alongside.
+    const state = guard.state();
+    if (state === 'removed' || state === 'replaced') {
+      warn([`${guard.lockPath} was ${state} while the command ran, so the lock did not exclude others`]);
+    }
+    return code;
   } finally {
     guard.release();
   }

@@ -160,6 +160,7 @@ test('run holds the lock under its own pid, with the command line as prompt, and
   assert.equal(seen.locked, true);
   assert.equal(seen.holder.pid, run.child.pid);
   assert.equal(seen.holder.prompt, `${NODE} ${REPORT_STATUS} ${dir} 0 'it'\\''s a test'`);
+  assert.equal(result.stderr, '');
   assert.equal(LoopLock.isLocked(dir), false);
 });
 
@@ -218,6 +219,17 @@ test('run exits 127 for a command that does not exist and 126 for one that canno
   assert.equal(denied.code, 126);
   assert.match(denied.stderr, /^loop-lock: cannot execute: .*data\.txt \(EACCES\)/);
   assert.equal(LoopLock.isLocked(dir), false);
+});
+
+test('run warns when the lock file was removed while the command ran, and keeps its exit code', async (t) => {
+  const dir = workspace(t);
+  const script = `require('fs').rmSync(${JSON.stringify(join(dir, '.ralph'))}, { recursive: true }); process.exit(4)`;
+  const result = await loopLock(t, 'run', dir, '--', NODE, '-e', script).exited;
+  assert.equal(result.code, 4);
+  assert.equal(
+    result.stderr,
+    `loop-lock: ${lockPathIn(dir)} was removed while the command ran, so the lock did not exclude others\n`,
+  );
 });
 
 test('run on a held lock without --wait exits 75, names the holder and does not run the command', async (t) => {
