@@ -1,0 +1,72 @@
+/** Longest prompt `run` derives from the command line, in code points. */
+export const DEFAULT_PROMPT_LENGTH = 200;
+
+// Words a POSIX shell reads back unchanged without quotes.
+const SAFE_WORD = /^[A-Za-z0-9_@%+=:,./-]+$/;
+
+/** Quotes a word so that pasting it into a POSIX shell gives it back. */
+export function shellQuote(word: string): string {
+  if (SAFE_WORD.test(word)) return word;
+  return `'${word.replaceAll("'", `'\\''`)}'`;
+}
+
+/**
+ * Cuts text to `max` code points, the last being an ellipsis. Counting code
+ * points, not UTF-16 units, keeps a surrogate pair whole: a lone half would
+ * make the prompt unwritable (the Rust reader refuses it).
+ */
+export function truncate(text: string, max: number): string {
+  const points = Array.from(text);
+  return points.length <= max ? text : `${points.slice(0, max - 1).join('')}…`;
+}
+
+/** The prompt `run` records when none is given: the command line, as a shell would show it. */
+export function defaultPrompt(command: string, args: readonly string[]): string {
+  return truncate([command, ...args].map(shellQuote).join(' '), DEFAULT_PROMPT_LENGTH);
+}
+
+/** A duration as its two largest units: "45s", "3m 12s", "2h 5m", "4d 3h". */
+function formatDuration(ms: number): string {
+  const total = Math.floor(Math.abs(ms) / 1000);
+  const units: Array<[number, string]> = [
+    [Math.floor(total / 86400), 'd'],
+    [Math.floor(total / 3600) % 24, 'h'],
+    [Math.floor(total / 60) % 60, 'm'],
+    [total % 60, 's'],
+  ];
+  const first = units.findIndex(([value]) => value > 0);
+  if (first < 0) return '0s';
+  return units
+    .slice(first, first + 2)
+    .filter(([value]) => value > 0)
+    .map(([value, unit]) => `${value}${unit}`)
+    .join(' ');
+}
+
+/** How long ago `date` was, for people: "3m 12s ago" (or "5s from now" when clocks disagree). */
+export function formatAgo(date: Date, now: number = Date.now()): string {
+  const elapsed = now - date.getTime();
+  return elapsed >= 0 ? `${formatDuration(elapsed)} ago` : `${formatDuration(elapsed)} from now`;
+}
+
+// One line each, long ones cut: the full prompt can be a whole prompt file.
+const SHOWN_PROMPT_LENGTH = 200;
+
+/** A holder as the CLI shows it: its metadata and whether its pid runs on this host. */
+export interface ShownHolder {
+  pid: number;
+  started: Date;
+  prompt: string;
+  alive: boolean;
+}
+
+/** The holder's fields as indented "name: value" lines. */
+export function holderLines(holder: ShownHolder | null, now: number = Date.now()): string[] {
+  if (holder === null) return ['  holder: unknown (its metadata is not written yet, or not readable)'];
+  const prompt = truncate(holder.prompt.replace(/\s+/g, ' ').trim(), SHOWN_PROMPT_LENGTH);
+  return [
+    `  pid:    ${holder.pid} (${holder.alive ? 'alive' : 'not running on this host'})`,
+    `  since:  ${holder.started.toISOString()} (${formatAgo(holder.started, now)})`,
+    `  prompt: ${prompt}`,
+  ];
+}

@@ -1,0 +1,276 @@
+#!/usr/bin/env node
+import { spawn } from 'node:child_process';
+import { readFileSync, statSync } from 'node:fs';
+import { constants } from 'node:os';
+import { join } from 'node:path';
+import { parseCommandLine, type RunCommand, type StatusCommand, UsageError } from './cli-args.js';
+import { defaultPrompt, holderLines, type ShownHolder } from './cli-format.js';
+import { AlreadyLockedError, LockError } from './errors.js';
+import type { LockGuard } from './guard.js';
+import { LoopLock } from './loop-lock.js';
+import type { LockMetadata } from './metadata.js';
+import { type LockOptions, lockPathOf } from './paths.js';
+
+/** Exit codes, as documented in the help text. */
+const Exit = {
+  Ok: 0,
+  Held: 1,
+  Usage: 2,
+  LockFailure: 74, // EX_IOERR
+  Conflict: 75, // EX_TEMPFAIL: try again later
+  CannotExecute: 126, // as shells report it
+  NotFound: 127,
+  SignalBase: 128,
+} as const;
+
+const USAGE = `Usage:
+  loop-lock status [DIR] [--json] [--lock-file PATH]
+  loop-lock run [DIR] [--prompt TEXT] [--wait] [--timeout SECONDS]
+                [--lock-file PATH] [--conflict-exit-code N] -- COMMAND [ARGS...]
+  loop-lock --help | --version
+
+The loop lock of a workspace is flock() on DIR/.ralph/loop.lock (DIR defaults
+to the current directory). Every loop-lock user and the Rust ralph-core
+LoopLock share it: at most one holder at a time.
+
+Commands:
+  status  Say whether the lock is held, by which pid, since when and with
+          what prompt, and whether that pid is alive on this host.
+  run     Take the lock, run COMMAND (no shell, stdio inherited, in the
+          current directory), forward SIGINT, SIGTERM and SIGHUP to it,
+          release the lock when it exits, and exit with its exit code.
+          The lock records this process's pid, so signalling that pid
+          reaches COMMAND. DIR must exist.
+
+Options:
+  --lock-file PATH         lock file, relative to DIR (default .ralph/loop.lock)
+  --json                   status: print {locked, holder, lockPath} as JSON;
+                           holder is {pid, started, prompt, alive} or null
+  --prompt TEXT            run: what the holder does, shown by status
+                           (default: the command line, cut to 200 characters)
+  --wait                   run: wait for the lock when it is held
+  --timeout SECONDS        run: wait at most this long (implies --wait)
+  --conflict-exit-code N   run: exit code when the lock is held or the wait
+                           times out (default ${Exit.Conflict})
+  -h, --help               show this help
+  --version                show the version
+
+Exit codes:
+  0       status: the lock is free (also --help, --version)
+  1       status: the lock is held
+  2       usage error: unknown option, missing command, DIR missing
+  ${Exit.LockFailure}      the lock file could not be opened or locked (permission,
+          I/O error, a symlink or directory in its place, no flock())
+  ${Exit.Conflict}      run: the lock is held, or --timeout expired (see
+          --conflict-exit-code)
+  126     run: COMMAND could not be executed
+  127     run: COMMAND was not found
+  128+N   run: COMMAND was killed by signal N (143 for SIGTERM)
+  other   run: COMMAND's own exit code
+`;
+
+const FORWARDED_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+
+/** An error that ends the command with a message on stderr and a given exit code. */
+class Failure extends Error {
+  constructor(
+    message: string,
+    readonly exitCode: number,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * Whether `pid` names a live process on this host. EPERM means it exists but
+ * belongs to someone else. Outside 1..2^31-1 no process can have it, and
+ * kill() would read 0 as "my process group".
+ */
+function isAlive(pid: number): boolean {
+  if (!Number.isInteger(pid) || pid < 1 || pid > 2 ** 31 - 1) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+function describeHolder(holder: LockMetadata | null): ShownHolder | null {
+  return holder === null ? null : { ...holder, alive: isAlive(holder.pid) };
+}
+
+/** Refuses a DIR that is not an existing directory: `run` would otherwise create a workspace from a typo. */
+function checkWorkspace(dir: string): void {
+  let isDirectory: boolean;
+  try {
+    isDirectory = statSync(dir).isDirectory();
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') {
+      throw new Failure(`workspace directory '${dir}' does not exist (loop-lock does not create it)`, Exit.Usage);
+    }
+    if (code === 'ENOTDIR') throw new Failure(`workspace '${dir}' is not a directory`, Exit.Usage);
+    throw new Failure(`cannot use workspace '${dir}': ${(error as Error).message}`, Exit.LockFailure);
+  }
+  if (!isDirectory) throw new Failure(`workspace '${dir}' is not a directory`, Exit.Usage);
+}
+
+function lockOptions(lockFile: string | undefined): LockOptions {
+  return lockFile === undefined ? {} : { lockFile };
+}
+
+function status(command: StatusCommand): number {
+  checkWorkspace(command.dir);
+  const options = lockOptions(command.lockFile);
+  const lockPath = lockPathOf(command.dir, options);
+  const { locked, holder } = LoopLock.status(command.dir, options);
+  const described = locked ? describeHolder(holder) : null;
+  if (command.json) {
+    const json = {
+      locked,
+      holder: described === null ? null : { ...described, started: described.started.toISOString() },
+      lockPath,
+    };
+    process.stdout.write(`${JSON.stringify(json, null, 2)}\n`);
+  } else {
+    const lines = locked ? [`${lockPath}: held`, ...holderLines(described)] : [`${lockPath}: free`];
+    process.stdout.write(`${lines.join('\n')}\n`);
+  }
+  return locked ? Exit.Held : Exit.Ok;
+}
+
+function warn(lines: string[]): void {
+  process.stderr.write(`loop-lock: ${lines.join('\n')}\n`);
+}
+
+/** Runs the command to its end with signals forwarded; resolves to the exit code to report. */
+function runChild(command: string, args: readonly string[]): Promise<number> {
+  return new Promise((resolve) => {
+    let pid: number | undefined;
+    const forward = (signal: NodeJS.Signals): void => {
+      if (pid === undefined) return;
+      try {
+        process.kill(pid, signal);
+      } catch (error) {
+        // ESRCH: it has just exited, and 'exit' is on its way.
+        if ((error as NodeJS.ErrnoException).code !== 'ESRCH') {
+          warn([`cannot forward ${signal} to pid ${pid}: ${(error as Error).message}`]);
+        }
+      }
+    };
+    let settled = false;
+    const finish = (code: number): void => {
+      if (settled) return;
+      settled = true;
+      for (const signal of FORWARDED_SIGNALS) process.off(signal, forward);
+      resolve(code);
+    };
+    const cannotRun = (error: NodeJS.ErrnoException): void => {
+      const notFound = error.code === 'ENOENT';
+      warn([`${notFound ? 'command not found' : 'cannot execute'}: ${command} (${error.code ?? error.message})`]);
+      finish(notFound ? Exit.NotFound : Exit.CannotExecute);
+    };
+    // Listening before spawn() means a signal that arrives while the child
+    // starts is queued for `forward`, not fatal to this process, which would
+    // leave the child running without the lock.
+    for (const signal of FORWARDED_SIGNALS) process.on(signal, forward);
+    try {
+      const child = spawn(command, args, { stdio: 'inherit' });
+      pid = child.pid;
+      child.on('error', cannotRun);
+      child.on('exit', (code, signal) => {
+        finish(code ?? Exit.SignalBase + (signal === null ? 0 : constants.signals[signal]));
+      });
+    } catch (error) {
+      cannotRun(error as NodeJS.ErrnoException);
+    }
+  });
+}
+
+/** Takes the lock as the options say, or throws a `Failure` carrying the conflict exit code. */
+async function takeLock(command: RunCommand, prompt: string, conflictExitCode: number): Promise<LockGuard> {
+  const options = lockOptions(command.lockFile);
+  try {
+    return LoopLock.tryAcquire(command.dir, prompt, options);
+  } catch (error) {
+    if (!(error instanceof AlreadyLockedError)) throw error;
+    const lockPath = lockPathOf(command.dir, options);
+    const holder = holderLines(describeHolder(error.holder));
+    if (!command.wait) {
+      throw new Failure(
+        [`${lockPath} is held; not running the command (use --wait to wait for it)`, ...holder].join('\n'),
+        conflictExitCode,
+      );
+    }
+    const limit = command.timeoutMs === undefined ? '' : ` (at most ${command.timeoutMs / 1000}s)`;
+    warn([`${lockPath} is held; waiting${limit}`, ...holder]);
+  }
+  if (command.timeoutMs === undefined) return LoopLock.acquire(command.dir, prompt, options);
+  const signal = AbortSignal.timeout(command.timeoutMs);
+  try {
+    return await LoopLock.acquire(command.dir, prompt, { ...options, signal });
+  } catch (error) {
+    if (!signal.aborted || error !== signal.reason) throw error;
+    throw new Failure(
+      `gave up after ${command.timeoutMs / 1000}s: ${lockPathOf(command.dir, options)} is still held`,
+      conflictExitCode,
+    );
+  }
+}
+
+async function run(command: RunCommand): Promise<number> {
+  checkWorkspace(command.dir);
+  const prompt = command.prompt ?? defaultPrompt(command.command, command.args);
+  const guard = await takeLock(command, prompt, command.conflictExitCode ?? Exit.Conflict);
+  try {
+    const code = await runChild(command.command, command.args);
+    // Someone ran `rm -rf .ralph` or `git clean -fdx` meanwhile: another
+    // process could have taken a new lock file and run alongside.
+    const state = guard.state();
+    if (state === 'removed' || state === 'replaced') {
+      warn([`${guard.lockPath} was ${state} while the command ran, so the lock did not exclude others`]);
+    }
+    return code;
+  } finally {
+    guard.release();
+  }
+}
+
+function version(): string {
+  const manifest: unknown = JSON.parse(readFileSync(join(__dirname, '..', 'package.json'), 'utf8'));
+  return (manifest as { version: string }).version;
+}
+
+async function main(argv: readonly string[]): Promise<number> {
+  try {
+    const invocation = parseCommandLine(argv);
+    switch (invocation.kind) {
+      case 'help':
+        process.stdout.write(USAGE);
+        return Exit.Ok;
+      case 'version':
+        process.stdout.write(`loop-lock ${version()}\n`);
+        return Exit.Ok;
+      case 'status':
+        return status(invocation);
+      case 'run':
+        return await run(invocation);
+    }
+  } catch (error) {
+    if (error instanceof UsageError) {
+      warn([error.message, "Try 'loop-lock --help' for more information."]);
+      return Exit.Usage;
+    }
+    if (error instanceof Failure) {
+      warn([error.message]);
+      return error.exitCode;
+    }
+    warn([error instanceof LockError ? error.message : String((error as Error).stack ?? error)]);
+    return Exit.LockFailure;
+  }
+}
+
+void main(process.argv.slice(2)).then((code) => {
+  process.exitCode = code;
+});
