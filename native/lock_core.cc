@@ -69,11 +69,14 @@ Status WriteRecord(int fd, const char* data, size_t length) {
   while (written < length) {
     const ssize_t n = pwrite(fd, data + written, length - written,
                              static_cast<off_t>(written));
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return Fail("pwrite");
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      const Status status = n < 0 ? Fail("pwrite") : Status{EIO, "pwrite"};
+      // A torn record (say, ENOSPC halfway) would read as garbage: leave an
+      // empty file instead, which readers report as "no metadata yet".
+      if (written > 0) ftruncate(fd, 0);
+      return status;
     }
-    if (n == 0) return Status{EIO, "pwrite"};
     written += static_cast<size_t>(n);
   }
   int result;

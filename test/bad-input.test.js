@@ -251,12 +251,17 @@ test('on a read-only file system, tryAcquire is LockError EROFS naming the path'
   assert.equal(readExisting.result.prompt, 'old');
 });
 
-test('on a full file system, a large prompt is LockError ENOSPC and the lock is not left held', { skip: canUnshare }, (t) => {
+test('on a full file system, a large prompt is LockError ENOSPC, leaves no torn record and no lock held', { skip: canUnshare }, (t) => {
   const mountPoint = makeWorkspace(t);
   const script = path.join(FIXTURES, 'attempt.js');
   const steps = JSON.stringify({
     workspace: mountPoint,
-    steps: [{ op: 'tryAcquire', promptLength: 512 * 1024 }, { op: 'isLocked' }, { op: 'tryAcquire', prompt: 'small' }],
+    steps: [
+      { op: 'tryAcquire', promptLength: 512 * 1024 },
+      { op: 'isLocked' },
+      { op: 'readExisting' },
+      { op: 'tryAcquire', prompt: 'small' },
+    ],
   });
   const run = spawnSync(
     'unshare',
@@ -264,10 +269,11 @@ test('on a full file system, a large prompt is LockError ENOSPC and the lock is 
     { encoding: 'utf8', timeout: 30_000 },
   );
   assert.equal(run.status, 0, run.stderr);
-  const [full, probe, small] = JSON.parse(run.stdout);
+  const [full, probe, record, small] = JSON.parse(run.stdout);
   assertOutcome(full, 'ENOSPC', lockPathIn(mountPoint));
   assert.equal(full.syscall, 'pwrite');
   assert.deepEqual(probe, { ok: true, result: false }, 'the failed acquire released the lock');
+  assert.deepEqual(record, { ok: true, result: null }, 'the partial record was truncated away');
   assert.equal(small.ok, true, 'a record that fits can still be written');
 });
 
