@@ -4,6 +4,10 @@
       "target_name": "loop_lock",
       "sources": ["native/lock_core.cc", "native/lock_file.cc", "native/waiter.cc", "native/binding.cc"],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
+      # The lowest Node-API version whose functions the addon calls: the
+      # waiter's napi_add_async_cleanup_hook needs 8 (env cleanup hooks 3,
+      # the uv loop 2). A call above it fails to compile, which is how this
+      # number stays true; every Node.js from 20 up has Node-API 9.
       "defines": [
         "NAPI_VERSION=8",
         "NODE_ADDON_API_DISABLE_CPP_EXCEPTIONS",
