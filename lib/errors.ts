@@ -16,7 +16,7 @@ export interface LockErrorDetails {
  * `RangeError` for arguments of the wrong type or size). `code` is stable:
  * an errno name such as `'EACCES'` for I/O failures, or one of loop-lock's
  * own codes (`'ELOCKED'`, `'EPARSE'`, `'ECOMPROMISED'`, `'EDEADLK'`,
- * `'ENOTSUP'`).
+ * `'ENOTSUP'`, `'ENOBUILD'`).
  */
 export class LockError extends Error {
   /** A stable, machine-readable code. */

@@ -1,5 +1,6 @@
-import { join } from 'node:path';
-import { UnsupportedPlatformError } from './errors.js';
+import { readdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { LockError, UnsupportedPlatformError } from './errors.js';
 
 /** An open lock file owned by the addon; closed by `close`, its finalizer, or environment teardown. */
 export interface Handle {
@@ -70,11 +71,76 @@ let binding: Binding | undefined;
 /**
  * The addon, loaded on first use so that importing loop-lock never fails:
  * an unsupported platform learns so when it calls, not when it imports.
+ *
+ * @throws LockError `'ENOBUILD'` when no build of the addon fits this
+ * system, saying how to build one; any other load failure as it is.
  */
 export function native(): Binding {
   if (binding !== undefined) return binding;
   if (!SUPPORTED.has(process.platform)) throw new UnsupportedPlatformError();
   const load = require('node-gyp-build') as (dir: string) => Binding;
-  binding = load(join(__dirname, '..'));
+  const root = join(__dirname, '..');
+  try {
+    binding = load(root);
+  } catch (error) {
+    // Only "nothing found" gets advice: a build that exists but fails to
+    // load (a missing symbol, a wrong architecture) says more as it is.
+    if (!(error instanceof Error && error.message.startsWith('No native build was found'))) throw error;
+    throw noBuildError(process.env['LOOP_LOCK_PREBUILD'] || root, error);
+  }
   return binding;
+}
+
+/**
+ * Most installs never compile: npm skips the install scripts of dependencies
+ * nobody approved, and many install with --ignore-scripts, so the prebuild
+ * is what runs. Where none fits, say what this system is, where node-gyp-build
+ * looked (it honours LOOP_LOCK_PREBUILD, hence `dir`) and how to build one.
+ */
+function noBuildError(dir: string, cause: Error): LockError {
+  const tuple = `${process.platform}-${process.arch}`;
+  const tried = [
+    join(dir, 'build', 'Release'),
+    join(dir, 'build', 'Debug'),
+    join(dir, 'prebuilds', tuple),
+    join(dirname(process.execPath), 'prebuilds', tuple),
+  ];
+  const shipped = listPrebuilds(join(dir, 'prebuilds'));
+  const system =
+    `${tuple}${libcOf()}, Node.js ${process.versions.node} ` +
+    `(ABI ${process.versions.modules}, N-API ${process.versions.napi})`;
+  return new LockError(
+    `loop-lock has no native build for ${system}.\n` +
+      `Looked in:\n${tried.map((path) => `  ${path}\n`).join('')}` +
+      `Prebuilt: ${shipped.length === 0 ? 'none' : shipped.join(', ')}.\n` +
+      'Build it from source (needs Python 3, make and a C++17 compiler): if your package manager skipped ' +
+      "loop-lock's install script, allow it (npm 11: `npm install-scripts approve loop-lock`), then run " +
+      '`npm rebuild loop-lock`.',
+    { code: 'ENOBUILD', cause },
+  );
+}
+
+/** The prebuilds shipped, as "<platform>-<arch>/<file>.node". */
+function listPrebuilds(dir: string): string[] {
+  return entries(dir).flatMap((tuple) =>
+    entries(join(dir, tuple))
+      .filter((file) => file.endsWith('.node'))
+      .map((file) => `${tuple}/${file}`),
+  );
+}
+
+function entries(dir: string): string[] {
+  try {
+    return readdirSync(dir);
+  } catch {
+    return [];
+  }
+}
+
+// A prebuild tagged glibc does not fit a musl system, so name the libc.
+function libcOf(): string {
+  if (process.platform !== 'linux') return '';
+  const report = process.report.getReport() as { header?: { glibcVersionRuntime?: string } };
+  const glibc = report.header?.glibcVersionRuntime;
+  return glibc === undefined ? ' (musl)' : ` (glibc ${glibc})`;
 }

@@ -1,0 +1,78 @@
+'use strict';
+
+const assert = require('node:assert/strict');
+const { spawnSync } = require('node:child_process');
+const { mkdirSync, mkdtempSync, rmSync, writeFileSync } = require('node:fs');
+const { tmpdir } = require('node:os');
+const { join } = require('node:path');
+const { after, test } = require('node:test');
+
+const dist = join(__dirname, '..', 'dist');
+const scratch = mkdtempSync(join(tmpdir(), 'loop-lock-load-'));
+after(() => rmSync(scratch, { recursive: true, force: true }));
+
+// The addon is loaded once per process, so each case runs in a child that
+// points node-gyp-build elsewhere through LOOP_LOCK_PREBUILD.
+function run(buildDir, code) {
+  const child = spawnSync(process.execPath, ['-e', `const loopLock = require(${JSON.stringify(dist)});\n${code}`], {
+    env: { ...process.env, LOOP_LOCK_PREBUILD: buildDir },
+    encoding: 'utf8',
+  });
+  assert.equal(child.status, 0, child.stderr);
+  return JSON.parse(child.stdout);
+}
+
+const reportFailure = `
+try {
+  loopLock.LoopLock.isLocked(${JSON.stringify(scratch)});
+  console.log(JSON.stringify(null));
+} catch (error) {
+  console.log(JSON.stringify({
+    isLockError: error instanceof loopLock.LockError,
+    code: error.code,
+    message: error.message,
+    cause: error.cause && error.cause.message,
+  }));
+}`;
+
+test('importing loop-lock does not load the addon', () => {
+  const empty = mkdtempSync(join(scratch, 'empty-'));
+  assert.deepEqual(run(empty, 'console.log(JSON.stringify(typeof loopLock.LoopLock.tryAcquire));'), 'function');
+});
+
+test('with no build to load, the first call throws ENOBUILD naming the system, the paths tried and the fix', () => {
+  const empty = mkdtempSync(join(scratch, 'empty-'));
+  const failure = run(empty, reportFailure);
+  assert.ok(failure, 'the call succeeded without an addon');
+  assert.equal(failure.isLockError, true);
+  assert.equal(failure.code, 'ENOBUILD');
+  assert.match(failure.cause, /^No native build was found/);
+  const { message } = failure;
+  assert.ok(message.includes(`${process.platform}-${process.arch}`), message);
+  assert.ok(message.includes(`Node.js ${process.versions.node}`), message);
+  assert.ok(message.includes(`ABI ${process.versions.modules}`), message);
+  assert.ok(message.includes(`N-API ${process.versions.napi}`), message);
+  assert.ok(message.includes(join(empty, 'build', 'Release')), message);
+  assert.ok(message.includes(join(empty, 'prebuilds', `${process.platform}-${process.arch}`)), message);
+  assert.ok(message.includes('Prebuilt: none'), message);
+  assert.ok(message.includes('npm rebuild loop-lock'), message);
+  assert.ok(message.includes('npm install-scripts approve loop-lock'), message);
+});
+
+test('the ENOBUILD message lists the prebuilds that are shipped but do not fit', () => {
+  const other = mkdtempSync(join(scratch, 'other-'));
+  mkdirSync(join(other, 'prebuilds', 'sunos-mips'), { recursive: true });
+  writeFileSync(join(other, 'prebuilds', 'sunos-mips', 'loop-lock.node'), '');
+  const failure = run(other, reportFailure);
+  assert.equal(failure.code, 'ENOBUILD');
+  assert.ok(failure.message.includes('Prebuilt: sunos-mips/loop-lock.node.'), failure.message);
+});
+
+test('a build that is found but cannot be loaded is rethrown as it is', () => {
+  const broken = mkdtempSync(join(scratch, 'broken-'));
+  mkdirSync(join(broken, 'build', 'Release'), { recursive: true });
+  writeFileSync(join(broken, 'build', 'Release', 'loop_lock.node'), 'not a shared object');
+  const failure = run(broken, reportFailure);
+  assert.equal(failure.isLockError, false);
+  assert.equal(failure.code, 'ERR_DLOPEN_FAILED');
+});
