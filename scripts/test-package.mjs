@@ -88,32 +88,39 @@ const nodes = [
 });
 
 // What a user's program does: take the lock, see it held and by whom, see a
-// second taker refused, release. It also reports which file its import
-// resolved to and which addon the process mapped, or the error it got.
+// second taker refused, hand it to a waiting acquire() on release. It also
+// reports which file its import resolved to and which addon the process
+// mapped, or the error it got.
 const consumerBody = `
-const work = mkdtempSync(join(tmpdir(), 'loop-lock-consumer-'));
-try {
-  const guard = LoopLock.tryAcquire(work, 'package test');
-  const status = LoopLock.status(work);
-  let second = null;
+async function main() {
+  const work = mkdtempSync(join(tmpdir(), 'loop-lock-consumer-'));
   try {
-    LoopLock.tryAcquire(work, 'second taker').release();
+    const guard = LoopLock.tryAcquire(work, 'package test');
+    const status = LoopLock.status(work);
+    let second = null;
+    try {
+      LoopLock.tryAcquire(work, 'second taker').release();
+    } catch (error) {
+      second = error.code;
+    }
+    const waiting = LoopLock.acquire(work, 'waiter', { signal: AbortSignal.timeout(60_000) });
+    guard.release();
+    const handed = await waiting;
+    const handedTo = handed.metadata.prompt;
+    handed.release();
+    const addon = readFileSync('/proc/self/maps', 'utf8')
+      .split('\\n')
+      .map((line) => line.split(/\\s+/)[5])
+      .find((file) => file !== undefined && file.endsWith('.node'));
+    return { ok: true, entry, shared, pid: process.pid, holder: status.holder?.pid, locked: status.locked,
+             second, handedTo, lockedAfterRelease: LoopLock.isLocked(work), addon };
   } catch (error) {
-    second = error.code;
+    return { ok: false, entry, code: error.code, message: error.message, cause: error.cause?.message };
+  } finally {
+    rmSync(work, { recursive: true, force: true });
   }
-  guard.release();
-  const addon = readFileSync('/proc/self/maps', 'utf8')
-    .split('\\n')
-    .map((line) => line.split(/\\s+/)[5])
-    .find((file) => file !== undefined && file.endsWith('.node'));
-  report({ ok: true, entry, shared, pid: process.pid, holder: status.holder?.pid, locked: status.locked,
-           second, lockedAfterRelease: LoopLock.isLocked(work), addon });
-} catch (error) {
-  report({ ok: false, entry, code: error.code, message: error.message, cause: error.cause?.message });
-} finally {
-  rmSync(work, { recursive: true, force: true });
 }
-function report(result) { process.stdout.write(JSON.stringify(result)); }
+main().then((result) => process.stdout.write(JSON.stringify(result)));
 `;
 
 const consumers = {
@@ -165,6 +172,7 @@ function assertTookLock(dir, reports, addon) {
     assert.equal(report.locked, true, file);
     assert.equal(report.holder, report.pid, file);
     assert.equal(report.second, 'ELOCKED', file);
+    assert.equal(report.handedTo, 'waiter', file);
     assert.equal(report.lockedAfterRelease, false, file);
     assert.equal(report.addon, realpathSync(join(installed, addon)), file);
   }
@@ -293,6 +301,11 @@ const holderPid: number | undefined = status.holder?.pid;
 const locked: boolean = LoopLock.isLocked(workspace) && !guard.released;
 const last: LockMetadata | null = LoopLock.readExisting(workspace);
 guard[Symbol.dispose]();
+const controller = new AbortController();
+const acquireOptions: AcquireOptions = { signal: controller.signal, lockFile: LOCK_FILE };
+const pending: Promise<LockGuard> = LoopLock.acquire(workspace, 'typed', acquireOptions);
+controller.abort();
+pending.then((held) => held.release(), (reason: unknown) => console.log(reason));
 try {
   LoopLock.acquireBlocking(workspace, 'typed').release();
 } catch (error) {
@@ -308,7 +321,8 @@ console.log(started, state, holderPid, locked, last, details, limit, file);
 LoopLock.isLocked(42);
 `;
 
-const imports = `AlreadyLockedError,
+const imports = `type AcquireOptions,
+  AlreadyLockedError,
   type GuardState,
   LOCK_FILE,
   LockError,
