@@ -73,8 +73,9 @@ Status WriteRecord(int fd, const char* data, size_t length) {
     if (n <= 0) {
       const Status status = n < 0 ? Fail("pwrite") : Status{EIO, "pwrite"};
       // A torn record (say, ENOSPC halfway) would read as garbage: leave an
-      // empty file instead, which readers report as "no metadata yet".
-      if (written > 0) ftruncate(fd, 0);
+      // empty file instead, which readers report as "no metadata yet". If
+      // even that fails, the write's error is still the one to report.
+      if (written > 0 && ftruncate(fd, 0) < 0) errno = 0;
       return status;
     }
     written += static_cast<size_t>(n);

@@ -196,7 +196,7 @@ before(() => {
 test('the tarball holds the runtime, the sources to build it and the prebuild, nothing else', () => {
   const files = run('tar', ['-tzf', tarball]).stdout.trim().split('\n').sort();
   const allowed =
-    /^package\/(package\.json|README\.md|LICENSE|CHANGELOG\.md|binding\.gyp|dist\/[\w.-]+\.(js|mjs|d\.ts|d\.mts)|native\/[\w.-]+\.(cc|h)|prebuilds\/[\w+-]+\/[\w.-]+\.node)$/;
+    /^package\/(package\.json|README\.md|LICENSE|CHANGELOG\.md|binding\.gyp|scripts\/install\.js|dist\/[\w.-]+\.(js|mjs|d\.ts|d\.mts)|native\/[\w.-]+\.(cc|h)|prebuilds\/[\w+-]+\/[\w.-]+\.node)$/;
   assert.deepEqual(
     files.filter((file) => !allowed.test(file)),
     [],
@@ -204,6 +204,7 @@ test('the tarball holds the runtime, the sources to build it and the prebuild, n
   for (const required of [
     'package/LICENSE',
     'package/binding.gyp',
+    'package/scripts/install.js',
     'package/dist/index.js',
     'package/dist/index.d.ts',
     'package/dist/index.mjs',

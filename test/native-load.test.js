@@ -2,7 +2,7 @@
 
 const assert = require('node:assert/strict');
 const { spawnSync } = require('node:child_process');
-const { mkdirSync, mkdtempSync, rmSync, writeFileSync } = require('node:fs');
+const { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } = require('node:fs');
 const { tmpdir } = require('node:os');
 const { join } = require('node:path');
 const { after, test } = require('node:test');
@@ -75,4 +75,20 @@ test('a build that is found but cannot be loaded is rethrown as it is', () => {
   const failure = run(broken, reportFailure);
   assert.equal(failure.isLockError, false);
   assert.equal(failure.code, 'ERR_DLOPEN_FAILED');
+});
+
+test('the install script builds nothing where there is no flock(), and builds elsewhere', () => {
+  const empty = mkdtempSync(join(scratch, 'install-'));
+  const script = join(__dirname, '..', 'scripts', 'install.js');
+  const env = { ...process.env, PATH: `${join(__dirname, '..', 'node_modules', '.bin')}:${process.env.PATH}` };
+  const asPlatform = (platform) =>
+    spawnSync(
+      process.execPath,
+      ['-e', `Object.defineProperty(process, 'platform', { value: '${platform}' }); require(${JSON.stringify(script)});`],
+      { cwd: empty, env, encoding: 'utf8', timeout: 60_000 },
+    );
+  // An empty directory has no binding.gyp: a build attempt fails, skipping it succeeds.
+  assert.equal(asPlatform('win32').status, 0);
+  assert.equal(existsSync(join(empty, 'build')), false);
+  assert.notEqual(asPlatform('linux').status, 0, 'on Linux the script does try to build');
 });
