@@ -1,0 +1,279 @@
+'use strict';
+
+const fs = require('node:fs');
+const path = require('node:path');
+
+/** Rows 1-4: timed one call at a time, by every contender. */
+const TIMED_ROWS = [
+  { id: 'uncontended', title: '1. uncontended tryAcquire + metadata write + release', workspace: 'free' },
+  { id: 'contended', title: '2. contended tryAcquire returning the holder (holder: another process)', workspace: 'held' },
+  { id: 'isLockedFree', title: '3a. isLocked, lock free', workspace: 'free' },
+  { id: 'isLockedHeld', title: '3b. isLocked, held by another process', workspace: 'held' },
+  { id: 'statusHeld', title: '4. status, held by another process (returns the holder)', workspace: 'held' },
+];
+
+const HANDOFF_TITLE = '5. handoff: holder in another process releases, waiter in another process gets it';
+const ABORT_TITLE = '5b. abort of a pending acquire() (lock held by another process)';
+
+/** What the C floor does in each row. */
+const FLOOR_WORK = {
+  uncontended: 'open(O_RDWR|O_CREAT|O_CLOEXEC), flock(LOCK_EX|LOCK_NB), pwrite, ftruncate, close',
+  reference: 'open, flock(LOCK_EX|LOCK_NB), ftruncate(0), write, fsync, close (the Rust reference order)',
+  contended: 'open(O_RDWR|O_CREAT|O_CLOEXEC), flock(LOCK_EX|LOCK_NB) fails, pread, close',
+  isLockedFree: 'open(O_RDONLY|O_CLOEXEC), flock(LOCK_SH|LOCK_NB), close',
+  isLockedHeld: 'open(O_RDONLY|O_CLOEXEC), flock(LOCK_SH|LOCK_NB) fails, close',
+  statusHeld: 'open(O_RDONLY|O_CLOEXEC), flock(LOCK_SH|LOCK_NB) fails, pread, close',
+  handoff: 'waiter blocked in flock(LOCK_EX); holder calls flock(LOCK_UN), close',
+};
+
+function versionOf(name) {
+  try {
+    const file = path.join(__dirname, '..', 'node_modules', name, 'package.json');
+    return JSON.parse(fs.readFileSync(file, 'utf8')).version;
+  } catch {
+    return null;
+  }
+}
+
+const round2 = (x) => Math.round(x * 100) / 100;
+
+/** One contender's figures in a row, or why it has none. */
+function entry(contender, kind, figures, floor, missing) {
+  if (figures === undefined) return { contender, kind, available: false, reason: missing };
+  const ratio = floor === undefined ? null : round2(figures.medianUs / floor.medianUs);
+  return {
+    contender,
+    kind,
+    available: true,
+    medianUs: round2(figures.medianUs),
+    p99Us: round2(figures.p99Us),
+    maxUs: round2(figures.maxUs),
+    ratio,
+    samples: figures.samples,
+    spreadPct: figures.spreadPct,
+    ...(figures.wrongReason === undefined
+      ? {}
+      : { wrongReason: figures.wrongReason, fdsBefore: figures.fdsBefore, fdsAfter: figures.fdsAfter }),
+  };
+}
+
+function unavailable(contender) {
+  return contender.ok ? null : `cannot load: ${contender.reason}`;
+}
+
+function buildRows({ contenders, timed, handoff, aborts, config }) {
+  const rows = [];
+  for (const row of TIMED_ROWS) {
+    const measured = timed.get(row.id);
+    const floor = measured.get('C');
+    const results = [];
+    for (const contender of contenders) {
+      const missing = unavailable(contender) ?? 'not measured';
+      results.push(entry(contender.name, contender.kind, measured.get(contender.name), floor, missing));
+      if (contender.kind === 'floor' && row.id === 'uncontended') {
+        results.push(entry('C reference order', 'reference', measured.get('C reference order'), floor, missing));
+      }
+    }
+    rows.push({ id: row.id, title: row.title, results });
+  }
+  const floorHandoff = handoff.get('C');
+  rows.push({
+    id: 'handoff',
+    title: HANDOFF_TITLE,
+    results: contenders.map((c) =>
+      entry(c.name, c.kind, handoff.get(c.name), floorHandoff, unavailable(c) ?? c.info.waitMissing ?? 'not measured'),
+    ),
+  });
+  rows.push({
+    id: 'abort',
+    title: ABORT_TITLE,
+    results: contenders.map((c) => {
+      let missing = unavailable(c) ?? c.info.abortMissing ?? 'not measured';
+      if (c.kind === 'floor') missing = 'no C counterpart: the target is absolute';
+      else if (config.aborts === 0 && c.ok && !c.info.abortMissing) missing = 'skipped (--aborts=0)';
+      return entry(c.name, c.kind, aborts.get(c.name), undefined, missing);
+    }),
+  });
+  return rows;
+}
+
+function buildMemory({ contenders, memory, config }) {
+  return {
+    cycles: config.cycles,
+    results: contenders.map((c) => {
+      const figures = memory.get(c.name);
+      if (figures === undefined) {
+        return {
+          contender: c.name,
+          kind: c.kind,
+          available: false,
+          reason: unavailable(c) ?? (config.cycles === 0 ? 'skipped (--cycles=0)' : 'not measured'),
+        };
+      }
+      return { contender: c.name, kind: c.kind, available: true, ...figures, seconds: round2(figures.seconds) };
+    }),
+  };
+}
+
+function verdict(target, limit, value, pass, unit, reason) {
+  return value === null
+    ? { target, limit, value: null, unit, pass: null, reason }
+    : { target, limit, value: round2(value), unit, pass };
+}
+
+/** The targets of DESIGN.md, judged on this run's figures. */
+function buildVerdicts(rows, memory) {
+  const find = (rowId, contender) => rows.find((r) => r.id === rowId).results.find((e) => e.contender === contender);
+  const ratioTarget = (target, rowId, limit) => {
+    const e = find(rowId, 'loop-lock');
+    return e?.available
+      ? verdict(target, `<= ${limit}x`, e.ratio, e.ratio <= limit, 'x')
+      : verdict(target, `<= ${limit}x`, null, null, 'x', e?.reason ?? 'loop-lock not run');
+  };
+  const verdicts = [ratioTarget('uncontended tryAcquire + write + release vs C floor', 'uncontended', 1.5)];
+  const subject = find('uncontended', 'loop-lock');
+  const reference = find('uncontended', 'C reference order');
+  verdicts.push(
+    subject?.available && reference?.available
+      ? verdict(
+          'uncontended: faster than the reference order (truncate, write, fsync)',
+          '>= 10x',
+          reference.medianUs / subject.medianUs,
+          reference.medianUs / subject.medianUs >= 10,
+          'x',
+        )
+      : verdict('uncontended: faster than the reference order', '>= 10x', null, null, 'x', 'not measured'),
+  );
+  verdicts.push(ratioTarget('contended tryAcquire (returns the holder) vs C floor', 'contended', 2));
+  verdicts.push(ratioTarget('isLocked, lock free, vs C floor', 'isLockedFree', 1.5));
+  verdicts.push(ratioTarget('isLocked, lock held, vs C floor', 'isLockedHeld', 1.5));
+  verdicts.push(ratioTarget('handoff median vs C waiter blocked in flock()', 'handoff', 1.3));
+  const abort = find('abort', 'loop-lock');
+  if (abort?.available) {
+    const clean = abort.wrongReason === 0 && abort.fdsAfter === abort.fdsBefore;
+    verdicts.push(verdict('abort of a pending acquire(): slowest of all rejections', '< 5000 us', abort.maxUs, abort.maxUs < 5000, 'us'));
+    verdicts.push(
+      verdict('abort: rejects with signal.reason, descriptors unchanged', 'yes', clean ? 1 : 0, clean, 'bool'),
+    );
+  } else {
+    verdicts.push(verdict('abort of a pending acquire()', '< 5000 us', null, null, 'us', abort?.reason ?? 'not run'));
+  }
+  const mem = memory.results.find((e) => e.contender === 'loop-lock');
+  if (mem?.available) {
+    verdicts.push(
+      verdict(`RSS growth over ${memory.cycles} cycles`, '< 2048 KiB', mem.rssGrowthKiB, mem.rssGrowthKiB < 2048, 'KiB'),
+    );
+    verdicts.push(
+      verdict(
+        `open descriptors after ${memory.cycles} cycles minus before`,
+        '0',
+        mem.fdsAfter - mem.fdsBefore,
+        mem.fdsAfter === mem.fdsBefore,
+        'fds',
+      ),
+    );
+  } else {
+    verdicts.push(verdict('RSS growth and descriptors', '< 2048 KiB, 0', null, null, 'KiB', mem?.reason ?? 'not run'));
+  }
+  return verdicts;
+}
+
+/** Everything `--json` prints; `printTable` renders the same object. */
+function buildResult({ started, machine, config, contenders, timed, handoff, aborts, memory }) {
+  const rows = buildRows({ contenders, timed, handoff, aborts, config });
+  const memoryRow = buildMemory({ contenders, memory, config });
+  return {
+    date: started.toISOString(),
+    machine,
+    config,
+    contenders: contenders.map((c) => ({
+      name: c.name,
+      kind: c.kind,
+      version: c.kind === 'peer' ? versionOf(c.name) : null,
+      available: c.ok,
+      ...(c.ok
+        ? { api: c.kind === 'floor' ? FLOOR_WORK : c.info.note, waitApi: c.info.waitNote ?? null }
+        : { reason: c.reason }),
+    })),
+    rows,
+    memory: memoryRow,
+    verdicts: buildVerdicts(rows, memoryRow),
+  };
+}
+
+const fixed = (x, digits = 1) => (x >= 100 ? x.toFixed(0) : x.toFixed(digits));
+const label = (e) => (e.kind === 'subject' ? `**${e.contender}**` : e.kind === 'floor' ? 'C floor' : e.contender);
+const kib = (x) => `${(x / 1024).toFixed(1)} MiB`;
+
+function printTable(result) {
+  const out = [];
+  const m = result.machine;
+  out.push(`### loop-lock benchmark, ${result.date.slice(0, 16).replace('T', ' ')} UTC`);
+  out.push('');
+  out.push(
+    `${m.nproc} cores (nproc), ${m.cpu}, Linux ${m.kernel}, Node ${m.node}; ` +
+      `temp dir ${m.tmpdir} on ${m.fileSystem}; load average ${m.loadavg.before[0].toFixed(2)} before, ` +
+      `${m.loadavg.after[0].toFixed(2)} after.`,
+  );
+  const c = result.config;
+  out.push(
+    `Per call, in microseconds. ${c.rounds} rounds of ~${c.batchMs} ms batches per contender, order rotated ` +
+      `each round; ${c.handoffs} handoffs and ${c.aborts} aborts per contender; ` +
+      `"spread" is how far the per-round medians moved (max - min, % of the median).`,
+  );
+  out.push('');
+  out.push('| operation | contender | median µs | p99 µs | × C floor | samples | spread |');
+  out.push('| --- | --- | ---: | ---: | ---: | ---: | ---: |');
+  for (const row of result.rows) {
+    row.results.forEach((e, i) => {
+      const op = i === 0 ? row.title : '';
+      if (!e.available) {
+        out.push(`| ${op} | ${label(e)} | n/a (${e.reason}) | | | | |`);
+        return;
+      }
+      const ratio = e.ratio === null ? '' : `${e.ratio.toFixed(2)}x`;
+      out.push(
+        `| ${op} | ${label(e)} | ${fixed(e.medianUs)} | ${fixed(e.p99Us)} | ${ratio} | ${e.samples} | ${e.spreadPct}% |`,
+      );
+    });
+  }
+  out.push('');
+  out.push(
+    '| 6. memory: row-1 cycles after a warm-up of a tenth as many | cycles | RSS before | RSS after | growth | ' +
+      'fds before → after | seconds |',
+  );
+  out.push('| --- | ---: | ---: | ---: | ---: | ---: | ---: |');
+  for (const e of result.memory.results) {
+    if (!e.available) {
+      out.push(`| ${label(e)} | n/a (${e.reason}) | | | | | |`);
+      continue;
+    }
+    out.push(
+      `| ${label(e)} | ${e.cycles} | ${kib(e.rssBeforeKiB)} | ${kib(e.rssAfterKiB)} | ${e.rssGrowthKiB} KiB | ` +
+        `${e.fdsBefore} → ${e.fdsAfter} | ${e.seconds.toFixed(1)} |`,
+    );
+  }
+  out.push('');
+  out.push('| target (DESIGN.md) | limit | measured | verdict |');
+  out.push('| --- | --- | ---: | --- |');
+  for (const v of result.verdicts) {
+    const measured = v.value === null ? `n/a (${v.reason})` : v.unit === 'bool' ? (v.pass ? 'yes' : 'no') : `${v.value} ${v.unit}`;
+    out.push(`| ${v.target} | ${v.limit} | ${measured} | ${v.pass === null ? '-' : v.pass ? 'pass' : 'FAIL'} |`);
+  }
+  out.push('');
+  out.push('Contenders:');
+  for (const e of result.contenders) {
+    const name = e.version ? `${e.name} ${e.version}` : e.name;
+    if (!e.available) {
+      out.push(`- ${name}: n/a (${e.reason})`);
+    } else if (e.kind === 'floor') {
+      out.push('- C floor (bench/floor.c, cc -O2), per row:');
+      for (const [row, work] of Object.entries(e.api)) out.push(`  - ${row}: ${work}`);
+    } else {
+      out.push(`- ${name}: ${e.api}${e.waitApi ? `; wait: ${e.waitApi}` : ''}`);
+    }
+  }
+  process.stdout.write(`${out.join('\n')}\n`);
+}
+
+module.exports = { TIMED_ROWS, buildResult, printTable };

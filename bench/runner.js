@@ -1,0 +1,190 @@
+'use strict';
+
+// One contender in its own process, driven by bench/index.js over
+// stdin/stdout with the same line protocol as floor.c: each contender gets
+// a fresh heap and event loop, and a holder or waiter is another process.
+//
+//   <op> <lockPath> <count>   -> samples <ns> <ns> ...   (op: uncontended, contended,
+//                                isLockedFree, isLockedHeld, statusHeld)
+//   hold <lockPath>           -> held
+//   release                   -> released <monotonic ns just before releasing>
+//   wait <lockPath>           -> waiting, later acquired <monotonic ns>
+//   abort <lockPath> <count> <parkMs> -> aborts <json>
+//   memory <lockPath> <count> -> memory <json>
+
+const fs = require('node:fs');
+const readline = require('node:readline');
+const { setTimeout: sleep } = require('node:timers/promises');
+const { contenders } = require('./contenders');
+
+const name = process.argv[2];
+
+function send(line) {
+  // Writes to a pipe are synchronous on Linux, so nothing is left buffered.
+  process.stdout.write(`${line}\n`);
+}
+
+let ops;
+try {
+  ops = contenders[name]();
+} catch (error) {
+  send(`unavailable ${String(error.message).split('\n')[0]}`);
+  process.exit(0);
+}
+
+const now = () => process.hrtime.bigint();
+
+// Each timed operation's result, checked once per batch, so a contender that
+// silently does the wrong thing cannot post a good time.
+const expectations = {
+  uncontended: { op: 'uncontended', check: () => true },
+  contended: { op: 'contended', check: (holder) => holder !== null && typeof holder.pid === 'number' },
+  isLockedFree: { op: 'isLocked', check: (locked) => locked === false },
+  isLockedHeld: { op: 'isLocked', check: (locked) => locked === true },
+  statusHeld: { op: 'status', check: (holder) => holder !== null && typeof holder.pid === 'number' },
+};
+
+async function batch(command, lockPath, count) {
+  const { op: opName, check } = expectations[command];
+  const op = ops[opName];
+  const first = await op(lockPath);
+  if (!check(first)) throw new Error(`${name} ${command}: unexpected result ${JSON.stringify(first)}`);
+  const samples = new Array(count);
+  if (ops.async) {
+    for (let i = 0; i < count; i++) {
+      const start = now();
+      await op(lockPath);
+      samples[i] = Number(now() - start);
+    }
+  } else {
+    for (let i = 0; i < count; i++) {
+      const start = now();
+      op(lockPath);
+      samples[i] = Number(now() - start);
+    }
+  }
+  return `samples ${samples.join(' ')}`;
+}
+
+const MEMORY_CHUNK = 10_000;
+
+const openDescriptors = () => fs.readdirSync('/proc/self/fd').length;
+
+function settleMemory() {
+  if (typeof global.gc === 'function') {
+    global.gc();
+    global.gc();
+  }
+}
+
+async function cycles(lockPath, count) {
+  const cycle = ops.uncontended;
+  // Chunks with a turn of the event loop between them, as in a long-lived
+  // host: finalizers and promise jobs get to run, as they would there.
+  for (let done = 0; done < count; done += MEMORY_CHUNK) {
+    const chunk = Math.min(MEMORY_CHUNK, count - done);
+    if (ops.async) {
+      for (let i = 0; i < chunk; i++) await cycle(lockPath);
+    } else {
+      for (let i = 0; i < chunk; i++) cycle(lockPath);
+    }
+    await new Promise(setImmediate);
+  }
+  // Let finalizers and pending callbacks run before measuring.
+  await sleep(10);
+  settleMemory();
+}
+
+/**
+ * RSS and descriptors around `count` row-1 cycles. The warm-up (a tenth as
+ * many) lets V8 grow its young generation and malloc its arenas to their
+ * working size first: that growth is tens of MB and happens to any loop
+ * that allocates, so only what is left after it can be a leak.
+ */
+async function memory(lockPath, count) {
+  await cycles(lockPath, Math.max(1000, Math.round(count / 10)));
+  const before = { rss: process.memoryUsage.rss(), heap: process.memoryUsage().heapUsed, fds: openDescriptors() };
+  const start = now();
+  await cycles(lockPath, count);
+  const seconds = Number(now() - start) / 1e9;
+  return {
+    rssBeforeKiB: Math.round(before.rss / 1024),
+    rssAfterKiB: Math.round(process.memoryUsage.rss() / 1024),
+    heapUsedGrowthKiB: Math.round((process.memoryUsage().heapUsed - before.heap) / 1024),
+    fdsBefore: before.fds,
+    fdsAfter: openDescriptors(),
+    seconds,
+    gc: typeof global.gc === 'function',
+  };
+}
+
+async function aborts(lockPath, count, parkMs) {
+  const fdsBefore = openDescriptors();
+  const samples = [];
+  let wrongReason = 0;
+  for (let i = 0; i < count; i++) {
+    const controller = new AbortController();
+    const pending = ops.abort(lockPath, controller.signal);
+    await sleep(parkMs);
+    const start = now();
+    controller.abort();
+    try {
+      await pending;
+      throw new Error(`${name}: an aborted acquire() resolved while the lock was held`);
+    } catch (error) {
+      samples.push(Number(now() - start));
+      if (error !== controller.signal.reason) wrongReason++;
+    }
+  }
+  await sleep(50);
+  return { samples, wrongReason, fdsBefore, fdsAfter: openDescriptors() };
+}
+
+async function handle(line) {
+  const [command, lockPath, count, extra] = line.split(' ');
+  if (command in expectations) return batch(command, lockPath, Number(count));
+  switch (command) {
+    case 'hold':
+      await ops.hold(lockPath);
+      return 'held';
+    case 'release':
+      return `released ${await ops.release()}`;
+    case 'wait': {
+      const acquired = ops.wait(lockPath);
+      send('waiting');
+      return `acquired ${await acquired}`;
+    }
+    case 'abort':
+      return `aborts ${JSON.stringify(await aborts(lockPath, Number(count), Number(extra)))}`;
+    case 'memory':
+      return `memory ${JSON.stringify(await memory(lockPath, Number(count)))}`;
+    default:
+      throw new Error(`unknown command ${command}`);
+  }
+}
+
+let queue = Promise.resolve();
+readline
+  .createInterface({ input: process.stdin })
+  .on('line', (line) => {
+    queue = queue.then(async () => {
+      try {
+        send(await handle(line));
+      } catch (error) {
+        send(`error ${String(error.stack ?? error).replace(/\n/g, ' | ')}`);
+      }
+    });
+  })
+  // The bench is done with us (or gone): exit even though a peer's timer,
+  // such as proper-lockfile's mtime refresh, would keep the loop alive.
+  .on('close', () => queue.then(() => process.exit(0)));
+
+send(
+  `ready ${JSON.stringify({
+    pid: process.pid,
+    note: ops.note,
+    waitNote: ops.waitNote ?? null,
+    waitMissing: ops.wait ? null : (ops.waitMissing ?? 'no wait'),
+    abortMissing: ops.abort ? null : (ops.abortMissing ?? 'no abort'),
+  })}`,
+);
