@@ -47,7 +47,7 @@ const now = () => process.hrtime.bigint();
  * Sync operations return their result; async ones (`async: true`) a promise.
  * `hold` takes the lock and keeps it, `release` lets it go and returns the
  * CLOCK_MONOTONIC time just before, `wait` resolves with the time the lock
- * was obtained; `abort` rejects a pending wait (absent where the API has no
+ * was obtained and the record written (acquire() writes it before resolving); `abort` rejects a pending wait (absent where the API has no
  * way to cancel one: `abortMissing` says why).
  */
 const contenders = {
@@ -162,9 +162,9 @@ const contenders = {
         fd = openForLock(lockPath);
         return new Promise((resolve, reject) => {
           flock(fd, 'ex', (error) => {
-            const acquired = now();
-            if (error) reject(error);
-            else resolve(acquired);
+            if (error) return reject(error);
+            writeRecord(fd);
+            resolve(now());
           });
         });
       },
@@ -231,6 +231,7 @@ const contenders = {
       wait: async (lockPath) => {
         fd = openForLock(lockPath);
         await waitForLock(fd);
+        writeRecord(fd);
         return now();
       },
       abortMissing: 'waitForLock(fd) cannot be cancelled',
@@ -309,6 +310,7 @@ const contenders = {
       wait: async (lockPath) => {
         fd = openForLock(lockPath);
         await lock(fd, { exclusive: true });
+        writeRecord(fd);
         return now();
       },
       abortMissing: 'lock(fd) cannot be cancelled',
@@ -367,6 +369,7 @@ const contenders = {
       waitNote: 'await lock(file, { retries: { forever, minTimeout: 10, maxTimeout: 10 } }): polls with mkdir every 10 ms',
       wait: async (lockPath) => {
         releaseLock = await lockfile.lock(lockPath, waitOptions);
+        writeFile(lockPath);
         return now();
       },
       abortMissing: 'lock() has no AbortSignal and no way to stop its retries',

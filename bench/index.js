@@ -16,7 +16,7 @@
 //   --handoffs=N    LOOP_LOCK_BENCH_HANDOFFS handoffs per contender (default 200)
 //   --aborts=N      LOOP_LOCK_BENCH_ABORTS   aborted acquire() calls (default 100)
 //   --park-ms=N     LOOP_LOCK_BENCH_PARK_MS  least time a waiter waits before the release (default 10)
-//   --peer-memory-s=N LOOP_LOCK_BENCH_PEER_MEMORY_S  time budget of a peer's memory row (default 60)
+//   --peer-memory-s=N LOOP_LOCK_BENCH_PEER_MEMORY_S  time budget of a peer's memory row (default 30)
 //   --contenders=a,b,...                     a subset, by name (C is always run)
 
 const fs = require('node:fs');
@@ -55,7 +55,7 @@ const config = {
   handoffs: option('handoffs', 'LOOP_LOCK_BENCH_HANDOFFS', 200),
   aborts: option('aborts', 'LOOP_LOCK_BENCH_ABORTS', 100),
   parkMs: option('park-ms', 'LOOP_LOCK_BENCH_PARK_MS', 10),
-  peerMemorySeconds: option('peer-memory-s', 'LOOP_LOCK_BENCH_PEER_MEMORY_S', 60),
+  peerMemorySeconds: option('peer-memory-s', 'LOOP_LOCK_BENCH_PEER_MEMORY_S', 30),
 };
 const json = process.argv.includes('--json');
 const only = option('contenders', 'LOOP_LOCK_BENCH_CONTENDERS', '');

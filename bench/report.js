@@ -23,7 +23,7 @@ const FLOOR_WORK = {
   isLockedFree: 'open(O_RDONLY|O_CLOEXEC), flock(LOCK_SH|LOCK_NB), close',
   isLockedHeld: 'open(O_RDONLY|O_CLOEXEC), flock(LOCK_SH|LOCK_NB) fails, close',
   statusHeld: 'open(O_RDONLY|O_CLOEXEC), flock(LOCK_SH|LOCK_NB) fails, pread, close',
-  handoff: 'waiter blocked in flock(LOCK_EX); holder calls flock(LOCK_UN), close',
+  handoff: 'waiter blocked in flock(LOCK_EX), no record written; holder calls flock(LOCK_UN), close',
 };
 
 function versionOf(name) {
@@ -38,13 +38,14 @@ function versionOf(name) {
 const round2 = (x) => Math.round(x * 100) / 100;
 
 /** One contender's figures in a row, or why it has none. */
-function entry(contender, kind, figures, floor, missing) {
+function entry(contender, kind, figures, floor, missing, work) {
   if (figures === undefined) return { contender, kind, available: false, reason: missing };
   const ratio = floor === undefined ? null : round2(figures.medianUs / floor.medianUs);
   return {
     contender,
     kind,
     available: true,
+    ...(work === undefined ? {} : { work }),
     medianUs: round2(figures.medianUs),
     p99Us: round2(figures.p99Us),
     maxUs: round2(figures.maxUs),
@@ -69,9 +70,11 @@ function buildRows({ contenders, timed, handoff, aborts, config }) {
     const results = [];
     for (const contender of contenders) {
       const missing = unavailable(contender) ?? 'not measured';
-      results.push(entry(contender.name, contender.kind, measured.get(contender.name), floor, missing));
+      const work = contender.kind === 'floor' ? FLOOR_WORK[row.id] : undefined;
+      results.push(entry(contender.name, contender.kind, measured.get(contender.name), floor, missing, work));
       if (contender.kind === 'floor' && row.id === 'uncontended') {
-        results.push(entry('C reference order', 'reference', measured.get('C reference order'), floor, missing));
+        const reference = measured.get('C reference order');
+        results.push(entry('C reference order', 'reference', reference, floor, missing, FLOOR_WORK.reference));
       }
     }
     rows.push({ id: row.id, title: row.title, results });
@@ -81,7 +84,14 @@ function buildRows({ contenders, timed, handoff, aborts, config }) {
     id: 'handoff',
     title: HANDOFF_TITLE,
     results: contenders.map((c) =>
-      entry(c.name, c.kind, handoff.get(c.name), floorHandoff, unavailable(c) ?? c.info.waitMissing ?? 'not measured'),
+      entry(
+        c.name,
+        c.kind,
+        handoff.get(c.name),
+        floorHandoff,
+        unavailable(c) ?? c.info.waitMissing ?? 'not measured',
+        c.kind === 'floor' ? FLOOR_WORK.handoff : undefined,
+      ),
     ),
   });
   rows.push({
@@ -192,7 +202,10 @@ function buildResult({ started, machine, config, contenders, timed, handoff, abo
       version: c.kind === 'peer' ? versionOf(c.name) : null,
       available: c.ok,
       ...(c.ok
-        ? { api: c.kind === 'floor' ? FLOOR_WORK : c.info.note, waitApi: c.info.waitNote ?? null }
+        ? {
+            api: c.kind === 'floor' ? 'the syscalls of each row in C (bench/floor.c, cc -O2); see each row\'s "work"' : c.info.note,
+            waitApi: c.info.waitNote ?? null,
+          }
         : { reason: c.reason }),
     })),
     rows,
@@ -268,7 +281,7 @@ function printTable(result) {
       out.push(`- ${name}: n/a (${e.reason})`);
     } else if (e.kind === 'floor') {
       out.push('- C floor (bench/floor.c, cc -O2), per row:');
-      for (const [row, work] of Object.entries(e.api)) out.push(`  - ${row}: ${work}`);
+      for (const [row, work] of Object.entries(FLOOR_WORK)) out.push(`  - ${row}: ${work}`);
     } else {
       out.push(`- ${name}: ${e.api}${e.waitApi ? `; wait: ${e.waitApi}` : ''}`);
     }
