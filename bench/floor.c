@@ -165,15 +165,15 @@ int main(void) {
     } else if (strcmp(cmd, "memory") == 0) {
       long warmup = count / 10 > 1000 ? count / 10 : 1000;
       for (long i = 0; i < warmup; i++) uncontended(path);
-      long rss_before = rss_kib();
       int fds_before = open_fds();
+      printf("memory {\"rssCheckpointsKiB\":[%ld", rss_kib());
       uint64_t start = now_ns();
-      for (long i = 0; i < count; i++) uncontended(path);
+      for (long part = 0; part < 10; part++) {
+        for (long i = count * part / 10; i < count * (part + 1) / 10; i++) uncontended(path);
+        printf(",%ld", rss_kib());
+      }
       double seconds = (double)(now_ns() - start) / 1e9;
-      long rss_after = rss_kib();
-      int fds_after = open_fds();
-      printf("memory {\"rssBeforeKiB\":%ld,\"rssAfterKiB\":%ld,\"fdsBefore\":%d,\"fdsAfter\":%d,\"seconds\":%.3f}\n",
-             rss_before, rss_after, fds_before, fds_after, seconds);
+      printf("],\"fdsBefore\":%d,\"fdsAfter\":%d,\"seconds\":%.3f}\n", fds_before, open_fds(), seconds);
     } else {
       printf("error unknown command %s\n", cmd);
     }

@@ -226,8 +226,24 @@ async function abortRow(contenders) {
       fdsBefore: outcome.fdsBefore,
       fdsAfter: outcome.fdsAfter,
     });
+    results.set(`${contender.name} baseline`, summarize(inRounds(outcome.baseline, 20)));
   }
   return results;
+}
+
+/**
+ * RSS growth from the checkpoints: the median of the last three minus the
+ * median of the first three, so that one reading caught mid-way through a
+ * malloc or GC cycle (a few MB either way) cannot pass or fail the run alone.
+ */
+function rssGrowth(checkpoints) {
+  const median3 = (values) => [...values].sort((a, b) => a - b)[1];
+  return {
+    rssBeforeKiB: checkpoints[0],
+    rssAfterKiB: checkpoints[checkpoints.length - 1],
+    rssGrowthKiB: median3(checkpoints.slice(-3)) - median3(checkpoints.slice(0, 3)),
+    rssRangeKiB: Math.max(...checkpoints) - Math.min(...checkpoints),
+  };
 }
 
 /**
@@ -252,7 +268,7 @@ async function memoryRow(root, contenders, uncontended) {
     if (!ready.ok) throw new Error(`${proc.label}: ${ready.reason}`);
     const lockPath = workspace(root, contender.name, 'memory');
     const outcome = JSON.parse(payload(await proc.request(`memory ${lockPath} ${cycles}`), 'memory'));
-    results.set(contender.name, { cycles, ...outcome, rssGrowthKiB: outcome.rssAfterKiB - outcome.rssBeforeKiB });
+    results.set(contender.name, { cycles, ...outcome, ...rssGrowth(outcome.rssCheckpointsKiB) });
     await proc.close();
   }
   return results;

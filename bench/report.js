@@ -94,16 +94,20 @@ function buildRows({ contenders, timed, handoff, aborts, config }) {
       ),
     ),
   });
-  rows.push({
-    id: 'abort',
-    title: ABORT_TITLE,
-    results: contenders.map((c) => {
-      let missing = unavailable(c) ?? c.info.abortMissing ?? 'not measured';
-      if (c.kind === 'floor') missing = 'no C counterpart: the target is absolute';
-      else if (config.aborts === 0 && c.ok && !c.info.abortMissing) missing = 'skipped (--aborts=0)';
-      return entry(c.name, c.kind, aborts.get(c.name), undefined, missing);
-    }),
-  });
+  const abortResults = [];
+  for (const c of contenders) {
+    let missing = unavailable(c) ?? c.info.abortMissing ?? 'not measured';
+    if (c.kind === 'floor') missing = 'no C counterpart: the target is absolute';
+    else if (config.aborts === 0 && c.ok && !c.info.abortMissing) missing = 'skipped (--aborts=0)';
+    abortResults.push(entry(c.name, c.kind, aborts.get(c.name), undefined, missing));
+    const baseline = aborts.get(`${c.name} baseline`);
+    if (baseline !== undefined) {
+      abortResults.push(
+        entry('AbortSignal alone', 'baseline', baseline, undefined, '', 'a promise rejected by the signal\'s abort listener, same process, interleaved'),
+      );
+    }
+  }
+  rows.push({ id: 'abort', title: ABORT_TITLE, results: abortResults });
   return rows;
 }
 
@@ -252,20 +256,25 @@ function printTable(result) {
   }
   out.push('');
   out.push(
-    '| 6. memory: row-1 cycles after a warm-up of a tenth as many | cycles | RSS before | RSS after | growth | ' +
-      'fds before → after | seconds |',
+    '| 6. memory: row-1 cycles, after a warm-up of a tenth as many | cycles | RSS before | RSS after | growth | ' +
+      'RSS range | fds before → after | seconds |',
   );
-  out.push('| --- | ---: | ---: | ---: | ---: | ---: | ---: |');
+  out.push('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
   for (const e of result.memory.results) {
     if (!e.available) {
-      out.push(`| ${label(e)} | n/a (${e.reason}) | | | | | |`);
+      out.push(`| ${label(e)} | n/a (${e.reason}) | | | | | | |`);
       continue;
     }
     out.push(
       `| ${label(e)} | ${e.cycles} | ${kib(e.rssBeforeKiB)} | ${kib(e.rssAfterKiB)} | ${e.rssGrowthKiB} KiB | ` +
-        `${e.fdsBefore} → ${e.fdsAfter} | ${e.seconds.toFixed(1)} |`,
+        `${e.rssRangeKiB} KiB | ${e.fdsBefore} → ${e.fdsAfter} | ${e.seconds.toFixed(1)} |`,
     );
   }
+  out.push('');
+  out.push(
+    'RSS is read after a full GC at the start and after each tenth of the cycles; growth is the median of ' +
+      'the last three readings minus the median of the first three, range is max - min of all eleven.',
+  );
   out.push('');
   out.push('| target (DESIGN.md) | limit | measured | verdict |');
   out.push('| --- | --- | ---: | --- |');

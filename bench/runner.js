@@ -67,6 +67,7 @@ async function batch(command, lockPath, count) {
 }
 
 const MEMORY_CHUNK = 10_000;
+const MEMORY_CHECKPOINTS = 10;
 
 const openDescriptors = () => fs.readdirSync('/proc/self/fd').length;
 
@@ -96,48 +97,68 @@ async function cycles(lockPath, count) {
 }
 
 /**
- * RSS and descriptors around `count` row-1 cycles. The warm-up (a tenth as
- * many) lets V8 grow its young generation and malloc its arenas to their
- * working size first: that growth is tens of MB and happens to any loop
- * that allocates, so only what is left after it can be a leak.
+ * RSS and descriptors around `count` row-1 cycles, with RSS read (after a
+ * full GC) at each tenth of the run. The warm-up (a tenth as many cycles)
+ * lets V8 grow its young generation and malloc its arenas to their working
+ * size first: that growth is tens of MB for any loop that allocates this
+ * fast, and says nothing about leaks.
  */
 async function memory(lockPath, count) {
   await cycles(lockPath, Math.max(1000, Math.round(count / 10)));
-  const before = { rss: process.memoryUsage.rss(), heap: process.memoryUsage().heapUsed, fds: openDescriptors() };
+  const rssKiB = () => Math.round(process.memoryUsage.rss() / 1024);
+  const checkpoints = [rssKiB()];
+  const fdsBefore = openDescriptors();
   const start = now();
-  await cycles(lockPath, count);
-  const seconds = Number(now() - start) / 1e9;
+  for (let part = 0; part < MEMORY_CHECKPOINTS; part++) {
+    const from = Math.floor((count * part) / MEMORY_CHECKPOINTS);
+    await cycles(lockPath, Math.floor((count * (part + 1)) / MEMORY_CHECKPOINTS) - from);
+    checkpoints.push(rssKiB());
+  }
   return {
-    rssBeforeKiB: Math.round(before.rss / 1024),
-    rssAfterKiB: Math.round(process.memoryUsage.rss() / 1024),
-    heapUsedGrowthKiB: Math.round((process.memoryUsage().heapUsed - before.heap) / 1024),
-    fdsBefore: before.fds,
+    rssCheckpointsKiB: checkpoints,
+    fdsBefore,
     fdsAfter: openDescriptors(),
-    seconds,
+    seconds: Number(now() - start) / 1e9,
     gc: typeof global.gc === 'function',
   };
 }
 
+// What any abortable wait costs in Node: a promise that the signal's
+// 'abort' listener rejects. AbortController and its DOMException alone take
+// a good part of the abort row, which this line shows.
+const bareWait = (lockPath, signal) =>
+  new Promise((resolve, reject) => signal.addEventListener('abort', () => reject(signal.reason), { once: true }));
+
+/** Time from abort() to the rejection reaching the awaiting code, in ns. */
+async function abortOnce(start, lockPath, parkMs) {
+  const controller = new AbortController();
+  const pending = start(lockPath, controller.signal);
+  await sleep(parkMs);
+  const begin = now();
+  controller.abort();
+  const outcome = await pending.then(
+    () => 'resolved',
+    (error) => (error === controller.signal.reason ? 'reason' : 'other'),
+  );
+  const ns = Number(now() - begin);
+  if (outcome === 'resolved') throw new Error(`${name}: an aborted wait resolved while the lock was held`);
+  return { ns, wrongReason: outcome !== 'reason' };
+}
+
+/** Aborts of pending waits, alternating with the bare AbortSignal baseline. */
 async function aborts(lockPath, count, parkMs) {
   const fdsBefore = openDescriptors();
   const samples = [];
+  const baseline = [];
   let wrongReason = 0;
   for (let i = 0; i < count; i++) {
-    const controller = new AbortController();
-    const pending = ops.abort(lockPath, controller.signal);
-    await sleep(parkMs);
-    const start = now();
-    controller.abort();
-    try {
-      await pending;
-      throw new Error(`${name}: an aborted acquire() resolved while the lock was held`);
-    } catch (error) {
-      samples.push(Number(now() - start));
-      if (error !== controller.signal.reason) wrongReason++;
-    }
+    const aborted = await abortOnce(ops.abort, lockPath, parkMs);
+    samples.push(aborted.ns);
+    if (aborted.wrongReason) wrongReason++;
+    baseline.push((await abortOnce(bareWait, lockPath, parkMs)).ns);
   }
   await sleep(50);
-  return { samples, wrongReason, fdsBefore, fdsAfter: openDescriptors() };
+  return { samples, baseline, wrongReason, fdsBefore, fdsAfter: openDescriptors() };
 }
 
 async function handle(line) {
