@@ -163,7 +163,7 @@ int main(void) {
       uint64_t acquired = now_ns();
       printf("acquired %llu\n", (unsigned long long)acquired);
     } else if (strcmp(cmd, "memory") == 0) {
-      long warmup = count / 10 > 1000 ? count / 10 : 1000;
+      long warmup = count / 5 > 1000 ? count / 5 : 1000;
       for (long i = 0; i < warmup; i++) uncontended(path);
       int fds_before = open_fds();
       printf("memory {\"rssCheckpointsKiB\":[%ld", rss_kib());

@@ -173,7 +173,10 @@ function buildVerdicts(rows, memory) {
     verdicts.push(verdict('abort of a pending acquire()', '< 5000 us', null, null, 'us', abort?.reason ?? 'not run'));
   }
   const mem = memory.results.find((e) => e.contender === 'loop-lock');
-  if (mem?.available) {
+  if (mem?.available && mem.cycles < 1_000_000) {
+    const reason = `the target is set for 1000000 cycles; this run made ${mem.cycles}`;
+    verdicts.push(verdict('RSS growth and descriptors', '< 2048 KiB, 0', null, null, 'KiB', reason));
+  } else if (mem?.available) {
     verdicts.push(
       verdict(`RSS growth over ${memory.cycles} cycles`, '< 2048 KiB', mem.rssGrowthKiB, mem.rssGrowthKiB < 2048, 'KiB'),
     );
@@ -256,7 +259,7 @@ function printTable(result) {
   }
   out.push('');
   out.push(
-    '| 6. memory: row-1 cycles, after a warm-up of a tenth as many | cycles | RSS before | RSS after | growth | ' +
+    '| 6. memory: row-1 cycles, after a warm-up of a fifth as many | cycles | RSS before | RSS after | growth | ' +
       'RSS range | fds before → after | seconds |',
   );
   out.push('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');

@@ -98,13 +98,13 @@ async function cycles(lockPath, count) {
 
 /**
  * RSS and descriptors around `count` row-1 cycles, with RSS read (after a
- * full GC) at each tenth of the run. The warm-up (a tenth as many cycles)
+ * full GC) at each tenth of the run. The warm-up (a fifth as many cycles)
  * lets V8 grow its young generation and malloc its arenas to their working
- * size first: that growth is tens of MB for any loop that allocates this
- * fast, and says nothing about leaks.
+ * size first: for loop-lock that takes some 100,000 cycles and 50 MB, and
+ * says nothing about leaks.
  */
 async function memory(lockPath, count) {
-  await cycles(lockPath, Math.max(1000, Math.round(count / 10)));
+  await cycles(lockPath, Math.max(1000, Math.round(count / 5)));
   const rssKiB = () => Math.round(process.memoryUsage.rss() / 1024);
   const checkpoints = [rssKiB()];
   const fdsBefore = openDescriptors();
