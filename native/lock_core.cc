@@ -112,19 +112,22 @@ Status ReadRecord(int fd, size_t max_bytes, std::string* out) {
 Status CheckIdentity(int fd, const char* path, Identity* identity) {
   struct stat held;
   if (fstat(fd, &held) < 0) return Fail("fstat");
-  if (held.st_nlink == 0) {
-    *identity = Identity::kRemoved;
-    return Status{};
-  }
   struct stat current;
   if (lstat(path, &current) < 0) {
-    if (errno != ENOENT) return Fail("lstat");
+    // ENOTDIR: the lock's directory was moved away and a file put in its
+    // place; either way no file is at the path any more.
+    if (errno != ENOENT && errno != ENOTDIR) return Fail("lstat");
     *identity = Identity::kRemoved;
     return Status{};
   }
-  *identity = held.st_dev == current.st_dev && held.st_ino == current.st_ino
-                  ? Identity::kSame
-                  : Identity::kReplaced;
+  // The path decides between removed and replaced: a rename over the file
+  // (how editors and sed -i save) unlinks it as well, but leaves another
+  // file at the path for a newcomer to lock.
+  if (held.st_dev != current.st_dev || held.st_ino != current.st_ino) {
+    *identity = Identity::kReplaced;
+  } else {
+    *identity = held.st_nlink == 0 ? Identity::kRemoved : Identity::kSame;
+  }
   return Status{};
 }
 

@@ -23,8 +23,9 @@ enum class OpenMode {
 
 enum class Identity {
   kSame = 0,      // the descriptor's inode is the one at the path
-  kRemoved = 1,   // the inode has no links left, or nothing is at the path
-  kReplaced = 2,  // another file (or a symlink) is at the path
+  kRemoved = 1,   // nothing is at the path, or the inode has no links left
+  kReplaced = 2,  // another file (or a symlink) is at the path, even if the
+                  // held inode was unlinked by the rename that put it there
 };
 
 // Opens with O_CLOEXEC | O_NOFOLLOW and never O_TRUNC; mode 0644 before umask.
@@ -48,7 +49,9 @@ Status WriteRecord(int fd, const char* data, size_t length);
 // result longer than max_bytes means the file is too large to trust.
 Status ReadRecord(int fd, size_t max_bytes, std::string* out);
 
-// Compares the inode behind fd with the one at path (not following symlinks).
+// Compares the inode behind fd with the one at path (not following symlinks):
+// one fstat and one lstat. A path that leads nowhere (ENOENT, or ENOTDIR
+// when a directory became a file) is kRemoved.
 Status CheckIdentity(int fd, const char* path, Identity* identity);
 
 // Names the inode behind fd as "dev:ino".

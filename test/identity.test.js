@@ -21,17 +21,18 @@ function assertCompromised(guard, state) {
   );
 }
 
-test('a deleted lock file: a newcomer locks the new file, the old guard reports removed', (t) => {
+test('a deleted lock file: the old guard reports removed, then replaced once a newcomer locks a new file', (t) => {
   const workspace = makeWorkspace(t);
   const old = LoopLock.tryAcquire(workspace, 'old');
   fs.unlinkSync(old.lockPath);
+  assertCompromised(old, 'removed');
 
   const newcomer = LoopLock.tryAcquire(workspace, 'newcomer');
   try {
     assert.equal(newcomer.state(), 'held');
     assert.doesNotThrow(() => newcomer.verify());
     assert.equal(LoopLock.readExisting(workspace).prompt, 'newcomer');
-    assertCompromised(old, 'removed');
+    assertCompromised(old, 'replaced');
   } finally {
     newcomer.release();
     old.release();
@@ -68,16 +69,16 @@ test('a lock file moved aside with a new file in its place: a newcomer locks the
   }
 });
 
-test('a file renamed over the lock file unlinks the locked inode, so the guard reports removed', (t) => {
-  // Deleting and recreating, or renaming over, both leave the locked inode
-  // with no links: the guard cannot tell the two apart, and calls both removed.
+test('a file renamed over the lock file unlinks the locked inode, yet the guard reports replaced', (t) => {
+  // What is at the path decides: another file there is a lock a newcomer
+  // can take, whether the old inode still has links or not.
   const workspace = makeWorkspace(t);
   const guard = LoopLock.tryAcquire(workspace, 'old');
   const replacement = path.join(workspace, '.ralph', 'replacement');
   fs.writeFileSync(replacement, '');
   fs.renameSync(replacement, guard.lockPath);
   try {
-    assertCompromised(guard, 'removed');
+    assertCompromised(guard, 'replaced');
     assert.equal(LoopLock.isLocked(workspace), false);
   } finally {
     guard.release();
