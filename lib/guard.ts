@@ -2,7 +2,12 @@ import { LockError, toLockError } from './errors.js';
 import type { LockMetadata } from './metadata.js';
 import { type Handle, Identity, native } from './native.js';
 
-/** What a guard's check found: its file is in place, or was removed or replaced. */
+/**
+ * What a guard's check found: `'held'` while its file is the one at the lock
+ * path; `'removed'` when nothing is at the path any more; `'replaced'` when
+ * another file is (an editor's rename over it, or a newcomer's file after a
+ * removal); `'released'` after `release()`.
+ */
 export type GuardState = 'held' | 'removed' | 'replaced' | 'released';
 
 // Handles of this thread's unreleased guards, so acquireBlocking() can refuse
