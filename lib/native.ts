@@ -47,6 +47,8 @@ export interface Binding {
   identity(handle: Handle): Identity;
   /** "dev:ino" of the descriptor's inode. */
   fileKey(handle: Handle): string;
+  /** fstatfs: the magic number (Linux f_type) or type name (macOS f_fstypename). */
+  filesystem(handle: Handle): number | string;
   /** Unlocks and closes; idempotent. */
   close(handle: Handle): void;
   /**

@@ -118,6 +118,17 @@ Napi::Value FileKey(const Napi::CallbackInfo& info) {
   return Napi::String::New(info.Env(), key);
 }
 
+// filesystem(handle): the statfs magic number (Linux) or type name (macOS)
+Napi::Value Filesystem(const Napi::CallbackInfo& info) {
+  LockFile* file = OpenFileArg(info);
+  if (file == nullptr) return info.Env().Undefined();
+  FilesystemId id;
+  const Status status = FilesystemOf(file->fd(), &id);
+  if (!status.ok()) return ThrowStatus(info.Env(), status);
+  if (!id.name.empty()) return Napi::String::New(info.Env(), id.name);
+  return Napi::Number::New(info.Env(), static_cast<double>(id.magic));
+}
+
 // close(handle): void, idempotent; unlocks, then closes
 Napi::Value Close(const Napi::CallbackInfo& info) {
   info[0].As<Handle>().Data()->Close();
@@ -132,6 +143,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("read", Napi::Function::New(env, Read, "read"));
   exports.Set("identity", Napi::Function::New(env, CheckFileIdentity, "identity"));
   exports.Set("fileKey", Napi::Function::New(env, FileKey, "fileKey"));
+  exports.Set("filesystem", Napi::Function::New(env, Filesystem, "filesystem"));
   exports.Set("close", Napi::Function::New(env, Close, "close"));
   InitWaiter(env, exports);
   return exports;

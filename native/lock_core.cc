@@ -4,8 +4,14 @@
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#ifdef __APPLE__
+#include <sys/mount.h>
+#else
+#include <sys/vfs.h>
+#endif
 
 #include <cerrno>
+#include <cstdint>
 
 namespace loop_lock {
 namespace {
@@ -136,6 +142,25 @@ Status InodeKey(int fd, std::string* key) {
   if (fstat(fd, &held) < 0) return Fail("fstat");
   *key = std::to_string(static_cast<unsigned long long>(held.st_dev)) + ":" +
          std::to_string(static_cast<unsigned long long>(held.st_ino));
+  return Status{};
+}
+
+Status FilesystemOf(int fd, FilesystemId* id) {
+  struct statfs st;
+  int result;
+  do {
+    result = fstatfs(fd, &st);
+  } while (result < 0 && errno == EINTR);
+  if (result < 0) return Fail("fstatfs");
+#ifdef __APPLE__
+  // macOS numbers filesystem types in the order they register; only the
+  // name is stable.
+  id->name = st.f_fstypename;
+#else
+  // Magic numbers are 32 bits; f_type is a signed word on 32-bit systems,
+  // where CIFS's 0xFF534D42 would come out negative.
+  id->magic = static_cast<uint32_t>(st.f_type);
+#endif
   return Status{};
 }
 

@@ -57,6 +57,18 @@ Status CheckIdentity(int fd, const char* path, Identity* identity);
 // Names the inode behind fd as "dev:ino".
 Status InodeKey(int fd, std::string* key);
 
+// The filesystem a descriptor lives on, to tell local disks from network and
+// FUSE filesystems, where flock() may be local to one host or emulated with
+// POSIX record locks. Linux reports the statfs magic number (f_type), macOS
+// the type name (f_fstypename); the other field stays empty.
+struct FilesystemId {
+  unsigned long magic = 0;
+  std::string name;
+};
+
+// One fstatfs() call.
+Status FilesystemOf(int fd, FilesystemId* id);
+
 // Releases the lock before closing, so that anyone woken by the close (see
 // the waiter) finds the lock already free.
 void Release(int fd);
