@@ -5,6 +5,7 @@ export {
   LockParseError,
   UnsupportedPlatformError,
 } from './errors.js';
+export type { NetworkFilesystemPolicy } from './filesystem.js';
 export { type GuardState, LockGuard } from './guard.js';
 export { type AcquireOptions, LoopLock, type LockStatus } from './loop-lock.js';
 export { type LockMetadata, MAX_METADATA_BYTES } from './metadata.js';

@@ -2,6 +2,7 @@ import { mkdirSync } from 'node:fs';
 import { constants } from 'node:os';
 import { basename, dirname } from 'node:path';
 import { AlreadyLockedError, LockError, LockParseError, toLockError } from './errors.js';
+import { checkFilesystem, type NetworkFilesystemPolicy, networkPolicyOf } from './filesystem.js';
 import { createGuard, heldByThisThread, type LockGuard } from './guard.js';
 import { encodePrompt, encodeRecord, type LockMetadata, MAX_METADATA_BYTES, parseRecord } from './metadata.js';
 import { type Binding, type Handle, Identity, type NativeFailure, native, WaitOutcome } from './native.js';
@@ -117,12 +118,13 @@ function replacedTooOften(lockPath: string): LockError {
 }
 
 /** Opens, locks with `lock` and claims, reopening while the file turns out stale. */
-function acquireWith(lockPath: string, prompt: unknown, lock: LockStep): LockGuard {
+function acquireWith(lockPath: string, prompt: unknown, lock: LockStep, policy: NetworkFilesystemPolicy): LockGuard {
   const promptJson = encodePrompt(prompt);
   const binding = native();
   for (let reopens = 0; reopens <= MAX_REOPENS; reopens++) {
     const handle = openForLock(binding, lockPath);
     try {
+      checkFilesystem(binding, handle, lockPath, policy);
       lock(binding, handle, lockPath);
       const guard = claim(binding, handle, lockPath, prompt as string, promptJson);
       if (guard !== null) return guard;
@@ -172,7 +174,7 @@ export class LoopLock {
    * @throws LockError for I/O failures, with the errno name as `code`.
    */
   static tryAcquire(workspaceRoot: string | URL, prompt: string, options?: LockOptions): LockGuard {
-    return acquireWith(lockPathOf(workspaceRoot, options), prompt, lockNow);
+    return acquireWith(lockPathOf(workspaceRoot, options), prompt, lockNow, networkPolicyOf(options));
   }
 
   /**
@@ -182,7 +184,7 @@ export class LoopLock {
    * holds the lock through an unreleased guard.
    */
   static acquireBlocking(workspaceRoot: string | URL, prompt: string, options?: LockOptions): LockGuard {
-    return acquireWith(lockPathOf(workspaceRoot, options), prompt, lockWaiting);
+    return acquireWith(lockPathOf(workspaceRoot, options), prompt, lockWaiting, networkPolicyOf(options));
   }
 
   /**
@@ -206,7 +208,7 @@ export class LoopLock {
         throw new TypeError('The "options.signal" argument must be an AbortSignal');
       }
       if (signal?.aborted) throw signal.reason;
-      acquireAsync(lockPath, prompt, promptJson, signal, resolve, reject);
+      acquireAsync(lockPath, prompt, promptJson, signal, networkPolicyOf(options), resolve, reject);
     });
   }
 
@@ -238,7 +240,7 @@ export class LoopLock {
    * `flock(LOCK_SH | LOCK_NB)`, so concurrent probes never see each other.
    */
   static isLocked(workspaceRoot: string | URL, options?: LockOptions): boolean {
-    return probe(lockPathOf(workspaceRoot, options), false).locked;
+    return probe(lockPathOf(workspaceRoot, options), false, networkPolicyOf(options)).locked;
   }
 
   /**
@@ -246,7 +248,7 @@ export class LoopLock {
    * the lock is held and its record is readable, `null` otherwise.
    */
   static status(workspaceRoot: string | URL, options?: LockOptions): LockStatus {
-    return probe(lockPathOf(workspaceRoot, options), true);
+    return probe(lockPathOf(workspaceRoot, options), true, networkPolicyOf(options));
   }
 }
 
@@ -270,6 +272,7 @@ function acquireAsync(
   prompt: string,
   promptJson: string,
   signal: AbortSignal | undefined,
+  policy: NetworkFilesystemPolicy,
   resolve: (guard: LockGuard) => void,
   reject: (reason: unknown) => void,
 ): void {
@@ -317,6 +320,7 @@ function acquireAsync(
   };
   function start(): void {
     handle = openForLock(binding, lockPath);
+    checkFilesystem(binding, handle, lockPath, policy);
     if (binding.tryLock(handle, false)) return finish();
     waitId = binding.wait(handle, directory, name, onWait);
   }
@@ -329,11 +333,12 @@ function acquireAsync(
   }
 }
 
-function probe(lockPath: string, withHolder: boolean): LockStatus {
+function probe(lockPath: string, withHolder: boolean, policy: NetworkFilesystemPolicy): LockStatus {
   const binding = native();
   const handle = openExisting(binding, lockPath);
   if (handle === null) return { locked: false, holder: null };
   try {
+    checkFilesystem(binding, handle, lockPath, policy);
     const locked = !binding.tryLock(handle, true);
     const holder = locked && withHolder ? holderOf(binding.read(handle, MAX_METADATA_BYTES), lockPath) : null;
     return { locked, holder };

@@ -1,6 +1,7 @@
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { LockError } from './errors.js';
+import type { NetworkFilesystemPolicy } from './filesystem.js';
 
 /** The lock file's path inside a workspace, as the Rust reference names it. */
 export const LOCK_FILE = '.ralph/loop.lock';
@@ -12,6 +13,15 @@ export interface LockOptions {
    * as it is). Defaults to `LOCK_FILE`, `.ralph/loop.lock`.
    */
   lockFile?: string | undefined;
+  /**
+   * What to do when the lock file is on a network or FUSE filesystem, where
+   * `flock()` may not exclude every other holder: `'warn'` (the default)
+   * emits one process warning per lock path, `'error'` refuses with a
+   * `LockError` whose code is `'ENETFS'`, `'allow'` skips the check. The
+   * calls that lock or probe check it, with one `fstatfs` per lock path
+   * (per thread: a worker checks again).
+   */
+  networkFilesystem?: NetworkFilesystemPolicy | undefined;
 }
 
 function toPathString(value: unknown, name: string): string {
@@ -38,6 +48,10 @@ export function lockPathOf(workspaceRoot: unknown, options: LockOptions | undefi
   const root = toPathString(workspaceRoot, 'workspaceRoot');
   if (options !== undefined && (typeof options !== 'object' || options === null)) {
     throw new TypeError('The "options" argument must be an object');
+  }
+  const policy = options?.networkFilesystem;
+  if (policy !== undefined && policy !== 'warn' && policy !== 'error' && policy !== 'allow') {
+    throw new TypeError(`The "options.networkFilesystem" option must be 'warn', 'error' or 'allow'`);
   }
   const lockFile = options?.lockFile === undefined ? LOCK_FILE : toPathString(options.lockFile, 'options.lockFile');
   const lockPath = resolve(root, lockFile);

@@ -1,0 +1,131 @@
+import { LockError, toLockError } from './errors.js';
+import type { Binding, Handle } from './native.js';
+import type { LockOptions } from './paths.js';
+
+/**
+ * Where a lock file lives, as far as `flock()` is concerned:
+ * - `'local'`: a disk of this host; `flock()` excludes every process here.
+ * - `'network'`: NFS, SMB, AFS, Ceph, a cluster or a VM shared-folder
+ *   filesystem. `flock()` there may only exclude processes on this host, or
+ *   (NFS, SMB) be emulated with POSIX record locks, which belong to the
+ *   process instead of the open file and vanish when it closes any
+ *   descriptor of the file.
+ * - `'fuse'`: a filesystem in user space. Unless it implements locking,
+ *   the kernel keeps `flock()` local to the mount, so a process reaching the
+ *   same file another way (the directory under a bind mount, another host
+ *   under sshfs) does not see the lock.
+ */
+export type FilesystemKind = 'local' | 'network' | 'fuse';
+
+/** A filesystem's kind and a name for messages (`'nfs'`, `'cifs'`, `'fuse'`, or the raw type). */
+export interface FilesystemInfo {
+  readonly kind: FilesystemKind;
+  readonly name: string;
+}
+
+/** What to do when a lock file is on a network or FUSE filesystem (see `FilesystemKind`). */
+export type NetworkFilesystemPolicy = 'warn' | 'error' | 'allow';
+
+// Linux statfs f_type magic numbers of the filesystems whose flock() is not
+// a plain local lock. Everything else is taken as local.
+const LINUX_MAGIC: ReadonlyMap<number, FilesystemInfo> = new Map(
+  (
+    [
+      [0x6969, 'network', 'nfs'],
+      [0x517b, 'network', 'smb'],
+      [0xff534d42, 'network', 'cifs'],
+      [0xfe534d42, 'network', 'smb2'],
+      [0x01021997, 'network', '9p'],
+      [0x5346414f, 'network', 'afs'],
+      [0x6b414653, 'network', 'kafs'],
+      [0x00c36400, 'network', 'ceph'],
+      [0x73757245, 'network', 'coda'],
+      [0x564c, 'network', 'ncpfs'],
+      [0x0bd00bd0, 'network', 'lustre'],
+      [0x47504653, 'network', 'gpfs'],
+      [0x19830326, 'network', 'beegfs'],
+      [0xaad7aaea, 'network', 'panfs'],
+      [0x20030528, 'network', 'orangefs'],
+      [0x013111a8, 'network', 'ibrix'],
+      [0xbeefdead, 'network', 'snfs'],
+      [0x61636673, 'network', 'acfs'],
+      [0x7461636f, 'network', 'ocfs2'],
+      [0x01161970, 'network', 'gfs2'],
+      [0xa501fcf5, 'network', 'vxfs'],
+      [0x786f4256, 'network', 'vboxsf'],
+      [0xbacbacbc, 'network', 'vmhgfs'],
+      [0x7c7c6673, 'network', 'prl_fs'],
+      [0x65735546, 'fuse', 'fuse'],
+    ] as const
+  ).map(([magic, kind, name]) => [magic, { kind, name }]),
+);
+
+// macOS f_fstypename values of network filesystems; FUSE ones are told by name.
+const MACOS_NETWORK: ReadonlySet<string> = new Set(['nfs', 'smbfs', 'afpfs', 'webdav', 'ftp', 'cifs', 'afs']);
+
+/**
+ * Classifies what `fstatfs()` reported: a Linux magic number (`f_type`) or
+ * a macOS type name (`f_fstypename`).
+ */
+export function classifyFilesystem(type: number | string): FilesystemInfo {
+  if (typeof type === 'string') {
+    if (type.includes('fuse')) return { kind: 'fuse', name: type };
+    return { kind: MACOS_NETWORK.has(type) ? 'network' : 'local', name: type };
+  }
+  const magic = type >>> 0;
+  return LINUX_MAGIC.get(magic) ?? { kind: 'local', name: `0x${magic.toString(16)}` };
+}
+
+/** The `networkFilesystem` option (validated by `lockPathOf`); `'warn'` when absent. */
+export function networkPolicyOf(options: LockOptions | undefined): NetworkFilesystemPolicy {
+  return options?.networkFilesystem ?? 'warn';
+}
+
+// One fstatfs per lock path and thread (a worker has its own copy of this
+// module): a workspace does not move between filesystems under a running
+// process, and the check then costs a map lookup.
+const seen = new Map<string, FilesystemInfo>();
+const warned = new Set<string>();
+
+/**
+ * Applies the policy to the lock file open as `handle`, before it is locked:
+ * `'error'` refuses a network or FUSE filesystem with code `'ENETFS'`,
+ * `'warn'` says so once per lock path (and thread) in a process warning,
+ * `'allow'` does not look.
+ */
+export function checkFilesystem(
+  binding: Binding,
+  handle: Handle,
+  lockPath: string,
+  policy: NetworkFilesystemPolicy,
+): void {
+  if (policy === 'allow') return;
+  let info = seen.get(lockPath);
+  if (info === undefined) {
+    try {
+      info = classifyFilesystem(binding.filesystem(handle));
+    } catch (error) {
+      throw toLockError(error, lockPath);
+    }
+    seen.set(lockPath, info);
+  }
+  if (info.kind === 'local') return;
+  const risk =
+    info.kind === 'fuse'
+      ? 'flock() may be local to this mount, unseen by processes that reach the file another way'
+      : 'flock() may not exclude processes on other hosts, or may be emulated with POSIX record locks';
+  if (policy === 'error') {
+    throw new LockError(
+      `ENETFS: lock '${lockPath}' is on a ${info.kind} filesystem (${info.name}), where ${risk}; ` +
+        `keep the lock on a local disk or pass { networkFilesystem: 'allow' }`,
+      { code: 'ENETFS', path: lockPath },
+    );
+  }
+  if (warned.has(lockPath)) return;
+  warned.add(lockPath);
+  process.emitWarning(
+    `Loop lock '${lockPath}' is on a ${info.kind} filesystem (${info.name}), where ${risk}. ` +
+      `Keep the lock on a local disk, or pass { networkFilesystem: 'allow' } (or 'error') to decide.`,
+    { type: 'Warning', code: 'LOOP_LOCK_NETWORK_FS' },
+  );
+}
