@@ -18,6 +18,39 @@ namespace {
 
 Status Fail(const char* syscall) { return Status{errno, syscall}; }
 
+// Records up to this size are read with one pread.
+constexpr size_t kOnePiece = 4096;
+
+// How many times a record is read again before it counts as being
+// rewritten continuously.
+constexpr int kMaxRereads = 8;
+
+// What a record rewritten under every read comes back as: no JSON text
+// starts with a NUL byte, so it reads as unreadable for now.
+constexpr char kUnstable = '\0';
+
+// Reads from offset 0 until end of file or limit bytes. A short read of a
+// regular file means end of file, so a record that fits in the buffer
+// costs one pread.
+Status ReadOnce(int fd, size_t limit, std::string* out) {
+  char chunk[kOnePiece];
+  out->clear();
+  while (out->size() < limit) {
+    const size_t want = limit - out->size() < sizeof chunk
+                            ? limit - out->size()
+                            : sizeof chunk;
+    const ssize_t n =
+        pread(fd, chunk, want, static_cast<off_t>(out->size()));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return Fail("pread");
+    }
+    out->append(chunk, static_cast<size_t>(n));
+    if (static_cast<size_t>(n) < want) break;
+  }
+  return Status{};
+}
+
 }  // namespace
 
 Status OpenLockFile(const char* path, OpenMode mode, int* fd) {
@@ -94,24 +127,20 @@ Status WriteRecord(int fd, const char* data, size_t length) {
 }
 
 Status ReadRecord(int fd, size_t max_bytes, std::string* out) {
-  // Metadata records are a few hundred bytes: one pread into the stack
-  // buffer is the common case, and the string grows only for larger files.
-  char chunk[4096];
-  const size_t limit = max_bytes + 1;
-  out->clear();
-  while (out->size() < limit) {
-    const size_t want = limit - out->size() < sizeof chunk
-                            ? limit - out->size()
-                            : sizeof chunk;
-    const ssize_t n =
-        pread(fd, chunk, want, static_cast<off_t>(out->size()));
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return Fail("pread");
-    }
-    if (n == 0) break;
-    out->append(chunk, static_cast<size_t>(n));
+  Status status = ReadOnce(fd, max_bytes + 1, out);
+  if (!status.ok()) return status;
+  // Reads do not exclude writes: a reader preempted in the middle of its
+  // copy, or between two preads of a long record, can pair the head of one
+  // record with the tail of the next holder's, which may parse as a record
+  // nobody wrote. Keep a read only when the next one agrees with it.
+  std::string again;
+  for (int reads = 0; reads < kMaxRereads; ++reads) {
+    status = ReadOnce(fd, max_bytes + 1, &again);
+    if (!status.ok()) return status;
+    if (again == *out) return Status{};
+    out->swap(again);
   }
+  out->assign(1, kUnstable);
   return Status{};
 }
 

@@ -46,7 +46,9 @@ Status LockBlocking(int fd);
 Status WriteRecord(int fd, const char* data, size_t length);
 
 // Reads the file from offset 0. Reads at most max_bytes + 1 bytes, so a
-// result longer than max_bytes means the file is too large to trust.
+// result longer than max_bytes means the file is too large to trust. Reads
+// until two reads in a row agree, so a concurrent rewrite cannot splice two
+// records; a file rewritten under every read comes back as one NUL byte.
 Status ReadRecord(int fd, size_t max_bytes, std::string* out);
 
 // Compares the inode behind fd with the one at path (not following symlinks):
