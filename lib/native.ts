@@ -39,7 +39,7 @@ export interface Binding {
   tryLock(handle: Handle, shared: boolean): boolean;
   /** flock(LOCK_EX), blocking the calling thread. */
   lockBlocking(handle: Handle): void;
-  /** pwrite of the whole text at offset 0, then ftruncate to its length. */
+  /** Writes the record in place at offset 0 and truncates the file to it (see WriteRecord in lock_core.h). */
   write(handle: Handle, text: string): void;
   /** The file's text; a number (> maxBytes) when larger, null when not UTF-8. */
   read(handle: Handle, maxBytes: number): string | number | null;

@@ -18,16 +18,41 @@ namespace {
 
 Status Fail(const char* syscall) { return Status{errno, syscall}; }
 
-// Records up to this size are read with one pread.
+// Records up to this size are written with one pwrite that the kernel
+// copies within one page, so a SIGKILL cannot stop it halfway (fatal
+// signals are looked for between pages); they are read with one pread.
 constexpr size_t kOnePiece = 4096;
 
 // How many times a record is read again before it counts as being
 // rewritten continuously.
 constexpr int kMaxRereads = 8;
 
-// What a record rewritten under every read comes back as: no JSON text
-// starts with a NUL byte, so it reads as unreadable for now.
-constexpr char kUnstable = '\0';
+// The first byte of a long record while it is being written (and of a
+// record that was rewritten under every read): no JSON text starts with it.
+constexpr char kWriting = '\0';
+
+Status PwriteAll(int fd, const char* data, size_t length, size_t offset) {
+  size_t written = 0;
+  while (written < length) {
+    const ssize_t n = pwrite(fd, data + written, length - written,
+                             static_cast<off_t>(offset + written));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return Fail("pwrite");
+    }
+    if (n == 0) return Status{EIO, "pwrite"};
+    written += static_cast<size_t>(n);
+  }
+  return Status{};
+}
+
+Status Truncate(int fd, size_t length) {
+  int result;
+  do {
+    result = ftruncate(fd, static_cast<off_t>(length));
+  } while (result < 0 && errno == EINTR);
+  return result < 0 ? Fail("ftruncate") : Status{};
+}
 
 // Reads from offset 0 until end of file or limit bytes. A short read of a
 // regular file means end of file, so a record that fits in the buffer
@@ -104,26 +129,26 @@ Status LockBlocking(int fd) {
 }
 
 Status WriteRecord(int fd, const char* data, size_t length) {
-  size_t written = 0;
-  while (written < length) {
-    const ssize_t n = pwrite(fd, data + written, length - written,
-                             static_cast<off_t>(written));
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      const Status status = n < 0 ? Fail("pwrite") : Status{EIO, "pwrite"};
-      // A torn record (say, ENOSPC halfway) would read as garbage: leave an
-      // empty file instead, which readers report as "no metadata yet". If
-      // even that fails, the write's error is still the one to report.
-      if (written > 0 && ftruncate(fd, 0) < 0) errno = 0;
-      return status;
-    }
-    written += static_cast<size_t>(n);
+  Status status;
+  if (length <= kOnePiece) {
+    status = PwriteAll(fd, data, length, 0);
+    if (status.ok()) status = Truncate(fd, length);
+  } else {
+    // The kernel copies a longer write page by page and a SIGKILL (or a
+    // full disk) can stop it between two: the new head on the old record's
+    // tail may parse as a record nobody wrote, and it would stay so. A
+    // first byte no JSON starts with, put back last, keeps every such state
+    // unreadable.
+    status = PwriteAll(fd, &kWriting, 1, 0);
+    if (status.ok()) status = PwriteAll(fd, data + 1, length - 1, 1);
+    if (status.ok()) status = Truncate(fd, length);
+    if (status.ok()) status = PwriteAll(fd, data, 1, 0);
   }
-  int result;
-  do {
-    result = ftruncate(fd, static_cast<off_t>(length));
-  } while (result < 0 && errno == EINTR);
-  return result < 0 ? Fail("ftruncate") : Status{};
+  // A write that failed halfway (ENOSPC, say) leaves part of a record: an
+  // empty file reads as "no metadata yet" instead. If even that fails, the
+  // write's error is still the one to report.
+  if (!status.ok()) Truncate(fd, 0);
+  return status;
 }
 
 Status ReadRecord(int fd, size_t max_bytes, std::string* out) {
@@ -140,7 +165,9 @@ Status ReadRecord(int fd, size_t max_bytes, std::string* out) {
     if (again == *out) return Status{};
     out->swap(again);
   }
-  out->assign(1, kUnstable);
+  // Rewritten under every read: report it the way a write in progress
+  // looks (see WriteRecord), as unreadable for now.
+  out->assign(1, kWriting);
   return Status{};
 }
 

@@ -43,6 +43,8 @@ Status LockBlocking(int fd);
 // Writes the whole record at offset 0, then truncates the file to its length.
 // This order keeps readers from ever seeing an empty file and keeps ext4 from
 // flushing the file on close (truncating to 0 first arms its flush-on-close).
+// A record longer than a page starts with a NUL byte until it is complete,
+// so a write cut short by a crash never leaves a readable mix of records.
 Status WriteRecord(int fd, const char* data, size_t length);
 
 // Reads the file from offset 0. Reads at most max_bytes + 1 bytes, so a
