@@ -1,0 +1,225 @@
+'use strict';
+
+// Properties over generated inputs (fast-check): whatever bytes the lock
+// file holds, readers answer with a valid record, null or LockParseError and
+// nothing else; whatever prompt a caller passes, it comes back exactly, or
+// the call fails with a TypeError or RangeError before touching the file.
+
+const { test } = require('node:test');
+const assert = require('node:assert/strict');
+const fs = require('node:fs');
+const path = require('node:path');
+const fc = require('fast-check');
+const { LoopLock, AlreadyLockedError, LockParseError, MAX_METADATA_BYTES } = require('../dist');
+const { native } = require('../dist/native.js');
+const { makeWorkspace } = require('./helpers');
+
+function lockPath(dir) {
+  return path.join(dir, '.ralph', 'loop.lock');
+}
+
+function assertValidRecord(record) {
+  assert.equal(typeof record, 'object');
+  assert.ok(Number.isInteger(record.pid) && record.pid >= 0 && record.pid <= 0xffffffff, `pid ${record.pid}`);
+  assert.ok(record.started instanceof Date && !Number.isNaN(record.started.getTime()), 'started');
+  assert.equal(typeof record.prompt, 'string');
+}
+
+function recordText(pid, started, prompt) {
+  return `{\n  "pid": ${pid},\n  "started": "${started}",\n  "prompt": ${JSON.stringify(prompt)}\n}`;
+}
+
+const anyPrompt = fc.string({ unit: 'binary', maxLength: 40 });
+const validRecord = fc
+  .tuple(fc.integer({ min: 0, max: 0xffffffff }), fc.date({ noInvalidDate: true }), anyPrompt)
+  .filter(([, date]) => date.getUTCFullYear() >= 0 && date.getUTCFullYear() <= 9999)
+  .map(([pid, date, prompt]) => recordText(pid, date.toISOString(), prompt));
+
+// Bytes a lock file can end up holding: noise, JSON of any shape, records
+// with fields of the wrong type, records cut short or with a tail, and the
+// spellings of timestamps and numbers the parser must think about.
+const fileBytes = fc.oneof(
+  fc.uint8Array({ maxLength: 300 }),
+  fc.json().map((text) => Buffer.from(text)),
+  fc
+    .record({ pid: fc.anything(), started: fc.anything(), prompt: fc.anything() }, { requiredKeys: [] })
+    .map((value) => Buffer.from(JSON.stringify(value, null, 2) ?? '')),
+  fc
+    .tuple(
+      fc.constantFrom('0', '-1', '4294967296', '1.5', '1e3', '"12"', 'null', '123456789012345678901234567890'),
+      fc.constantFrom(
+        '2025-01-01T00:00:00Z',
+        '2025-01-01T00:00:00.123456789Z',
+        '2025-01-01T00:00:00+23:59',
+        '2025-02-30T00:00:00Z',
+        '2025-01-01 00:00:00z',
+        '+002025-01-01T00:00:00Z',
+        '2025-01-01T24:00:00Z',
+        '',
+      ),
+      anyPrompt,
+    )
+    .map(([pid, started, prompt]) =>
+      Buffer.from(`{\n  "pid": ${pid},\n  "started": "${started}",\n  "prompt": ${JSON.stringify(prompt)}\n}`),
+    ),
+  fc.tuple(validRecord, fc.nat()).map(([text, cut]) => Buffer.from(text).subarray(0, cut % (text.length + 1))),
+  fc.tuple(validRecord, fc.uint8Array({ maxLength: 80 })).map(([text, tail]) => Buffer.concat([Buffer.from(text), tail])),
+  fc.tuple(validRecord, fc.constantFrom('\ufeff', ' ', '\n', '\0')).map(([text, pad]) => Buffer.from(pad + text)),
+);
+
+// A raw exclusive flock from another open file description: the lock is
+// held while the file holds whatever the property wrote.
+function holdRaw(file) {
+  const binding = native();
+  const handle = binding.open(file, true);
+  assert.equal(binding.tryLock(handle, false), true);
+  return () => binding.close(handle);
+}
+
+test('any bytes in the lock file: readExisting gives a valid record, null or LockParseError, never another throw', (t) => {
+  const dir = makeWorkspace(t);
+  fs.mkdirSync(path.join(dir, '.ralph'));
+  fc.assert(
+    fc.property(fileBytes, (bytes) => {
+      fs.writeFileSync(lockPath(dir), bytes);
+      let record;
+      try {
+        record = LoopLock.readExisting(dir);
+      } catch (error) {
+        assert.ok(error instanceof LockParseError, `${error && error.name}: ${error && error.message}`);
+        assert.equal(error.code, 'EPARSE');
+        assert.ok(error.message.includes(lockPath(dir)));
+        return;
+      }
+      if (record !== null) assertValidRecord(record);
+    }),
+    { numRuns: 500 },
+  );
+});
+
+test('any bytes in a held lock file: status and a losing tryAcquire give the holder or null, never throw otherwise', (t) => {
+  const dir = makeWorkspace(t);
+  fs.mkdirSync(path.join(dir, '.ralph'));
+  fs.writeFileSync(lockPath(dir), '');
+  const release = holdRaw(lockPath(dir));
+  t.after(release);
+  fc.assert(
+    fc.property(fileBytes, (bytes) => {
+      fs.writeFileSync(lockPath(dir), bytes);
+      const status = LoopLock.status(dir);
+      assert.equal(status.locked, true);
+      if (status.holder !== null) assertValidRecord(status.holder);
+      assert.throws(
+        () => LoopLock.tryAcquire(dir, 'loses'),
+        (error) => error instanceof AlreadyLockedError && (error.holder === null || assertValidRecord(error.holder) === undefined),
+      );
+      // The holder a reader reports is what readExisting parses, or nothing.
+      let existing = null;
+      try {
+        existing = LoopLock.readExisting(dir);
+      } catch (error) {
+        if (!(error instanceof LockParseError)) throw error;
+      }
+      assert.deepEqual(status.holder, existing);
+    }),
+    { numRuns: 300 },
+  );
+});
+
+test('any well-formed record text is read back field for field', (t) => {
+  const dir = makeWorkspace(t);
+  fs.mkdirSync(path.join(dir, '.ralph'));
+  fc.assert(
+    fc.property(fc.integer({ min: 0, max: 0xffffffff }), fc.date({ min: new Date(0), max: new Date('9999-12-31T23:59:59.999Z'), noInvalidDate: true }), anyPrompt, (pid, started, prompt) => {
+      fs.writeFileSync(lockPath(dir), recordText(pid, started.toISOString(), prompt));
+      assert.deepEqual(LoopLock.readExisting(dir), { pid, started, prompt });
+    }),
+    { numRuns: 300 },
+  );
+});
+
+// What a prompt must be to be written: well-formed Unicode (serde_json
+// refuses lone surrogates) whose record stays within MAX_METADATA_BYTES.
+function expectedOutcome(prompt) {
+  if (!prompt.isWellFormed()) return TypeError;
+  if (Buffer.byteLength(JSON.stringify(prompt)) > MAX_METADATA_BYTES - 128) return RangeError;
+  return null;
+}
+
+function snapshot(file) {
+  try {
+    const { ino } = fs.statSync(file);
+    return { ino, bytes: fs.readFileSync(file) };
+  } catch (error) {
+    if (error.code === 'ENOENT') return null;
+    throw error;
+  }
+}
+
+function checkRoundTrip(dir, prompt) {
+  const before = snapshot(lockPath(dir));
+  const expected = expectedOutcome(prompt);
+  if (expected !== null) {
+    assert.throws(
+      () => LoopLock.tryAcquire(dir, prompt),
+      (error) => error.constructor === expected && /prompt/.test(error.message),
+    );
+    assert.deepEqual(snapshot(lockPath(dir)), before, 'a refused prompt leaves the file as it was');
+    return;
+  }
+  const guard = LoopLock.tryAcquire(dir, prompt);
+  try {
+    assert.equal(guard.metadata.prompt, prompt);
+    assert.equal(LoopLock.readExisting(dir).prompt, prompt);
+    assert.equal(LoopLock.status(dir).holder.prompt, prompt);
+    assert.equal(JSON.parse(fs.readFileSync(lockPath(dir), 'utf8')).prompt, prompt);
+  } finally {
+    guard.release();
+  }
+}
+
+// Code units of every kind: ASCII, controls, BMP, astral pairs, and lone
+// surrogates of either half.
+const codeUnit = fc.oneof(
+  fc.integer({ min: 0, max: 0x7f }).map((c) => String.fromCharCode(c)),
+  fc.integer({ min: 0, max: 0x1f }).map((c) => String.fromCharCode(c)),
+  fc.integer({ min: 0x80, max: 0xffff }).map((c) => String.fromCharCode(c)),
+  fc.integer({ min: 0x10000, max: 0x10ffff }).map((c) => String.fromCodePoint(c)),
+  fc.constantFrom('\ud800', '\udbff', '\udc00', '\udfff', '\u2028', '\u2029', '\ufeff', '\0', '"', '\\'),
+);
+
+test('any prompt round-trips through tryAcquire and readExisting, or is refused before the file is touched', (t) => {
+  const dir = makeWorkspace(t);
+  let refused = 0;
+  fc.assert(
+    fc.property(fc.string({ unit: codeUnit, maxLength: 200 }), (prompt) => {
+      if (expectedOutcome(prompt) !== null) refused++;
+      checkRoundTrip(dir, prompt);
+    }),
+    { numRuns: 500 },
+  );
+  assert.ok(refused > 0, 'some generated prompts had lone surrogates');
+});
+
+test('prompts around the size limit (up to about 1 MiB) round-trip or fail with RangeError, file untouched', (t) => {
+  const dir = makeWorkspace(t);
+  const budget = MAX_METADATA_BYTES - 128;
+  // A short pattern repeated to land within a few copies of the limit, on
+  // either side: JSON escaping makes the encoded size differ per pattern.
+  const nearLimit = fc
+    .tuple(fc.string({ unit: codeUnit, minLength: 1, maxLength: 6 }), fc.integer({ min: -3, max: 3 }))
+    .filter(([unit]) => unit.isWellFormed())
+    .map(([unit, offset]) => {
+      const perCopy = Buffer.byteLength(JSON.stringify(unit)) - 2;
+      return unit.repeat(Math.max(0, Math.floor((budget - 2) / perCopy) + offset));
+    });
+  const outcomes = new Set();
+  fc.assert(
+    fc.property(nearLimit, (prompt) => {
+      outcomes.add(expectedOutcome(prompt));
+      checkRoundTrip(dir, prompt);
+    }),
+    { numRuns: 40 },
+  );
+  assert.ok(outcomes.has(null) && outcomes.has(RangeError), 'both sides of the limit were tried');
+});
