@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 #ifdef __APPLE__
 #include <sys/mount.h>
@@ -18,17 +19,16 @@ namespace {
 
 Status Fail(const char* syscall) { return Status{errno, syscall}; }
 
-// Records up to this size are written with one pwrite that the kernel
-// copies within one page, so a SIGKILL cannot stop it halfway (fatal
-// signals are looked for between pages); they are read with one pread.
-constexpr size_t kOnePiece = 4096;
+// Reads go through a buffer of this size: a record that fits (they are a
+// few hundred bytes) costs one pread.
+constexpr size_t kReadChunk = 4096;
 
 // How many times a record is read again before it counts as being
 // rewritten continuously.
 constexpr int kMaxRereads = 8;
 
-// The first byte of a long record while it is being written (and of a
-// record that was rewritten under every read): no JSON text starts with it.
+// The first byte of a record while it is being written (and of one that was
+// rewritten under every read): no JSON text starts with it.
 constexpr char kWriting = '\0';
 
 Status PwriteAll(int fd, const char* data, size_t length, size_t offset) {
@@ -58,7 +58,7 @@ Status Truncate(int fd, size_t length) {
 // regular file means end of file, so a record that fits in the buffer
 // costs one pread.
 Status ReadOnce(int fd, size_t limit, std::string* out) {
-  char chunk[kOnePiece];
+  char chunk[kReadChunk];
   out->clear();
   while (out->size() < limit) {
     const size_t want = limit - out->size() < sizeof chunk
@@ -129,21 +129,27 @@ Status LockBlocking(int fd) {
 }
 
 Status WriteRecord(int fd, const char* data, size_t length) {
-  Status status;
-  if (length <= kOnePiece) {
-    status = PwriteAll(fd, data, length, 0);
-    if (status.ok()) status = Truncate(fd, length);
-  } else {
-    // The kernel copies a longer write page by page and a SIGKILL (or a
-    // full disk) can stop it between two: the new head on the old record's
-    // tail may parse as a record nobody wrote, and it would stay so. A
-    // first byte no JSON starts with, put back last, keeps every such state
-    // unreadable.
-    status = PwriteAll(fd, &kWriting, 1, 0);
-    if (status.ok()) status = PwriteAll(fd, data + 1, length - 1, 1);
-    if (status.ok()) status = Truncate(fd, length);
-    if (status.ok()) status = PwriteAll(fd, data, 1, 0);
-  }
+  if (length == 0) return Truncate(fd, 0);
+  // Readers take no lock, and the kernel copies a write into the file from
+  // the front while they read: a reader can meet the new record's head on
+  // the old one's tail, and a writer stopped there (killed between two
+  // pages, or its CPU taken away mid-copy) leaves that state in place for
+  // as long as it likes. So the record goes in with a NUL first byte,
+  // which no JSON text starts with, and gets its real first byte last,
+  // after the rest is in place and the file cut to length: every state
+  // before that is unreadable, none is a record nobody wrote.
+  struct iovec parts[2] = {{const_cast<char*>(&kWriting), 1},
+                           {const_cast<char*>(data) + 1, length - 1}};
+  ssize_t n;
+  do {
+    n = pwritev(fd, parts, 2, 0);
+  } while (n < 0 && errno == EINTR);
+  if (n < 0) return Fail("pwritev");
+  if (n == 0) return Status{EIO, "pwritev"};
+  const auto done = static_cast<size_t>(n);
+  Status status = PwriteAll(fd, data + done, length - done, done);
+  if (status.ok()) status = Truncate(fd, length);
+  if (status.ok()) status = PwriteAll(fd, data, 1, 0);
   // A write that failed halfway (ENOSPC, say) leaves part of a record: an
   // empty file reads as "no metadata yet" instead. If even that fails, the
   // write's error is still the one to report.

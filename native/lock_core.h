@@ -40,11 +40,13 @@ Status TryLock(int fd, bool shared, bool* locked);
 // Takes flock(LOCK_EX), waiting as long as it takes; EINTR is retried.
 Status LockBlocking(int fd);
 
-// Writes the whole record at offset 0, then truncates the file to its length.
-// This order keeps readers from ever seeing an empty file and keeps ext4 from
-// flushing the file on close (truncating to 0 first arms its flush-on-close).
-// A record longer than a page starts with a NUL byte until it is complete,
-// so a write cut short by a crash never leaves a readable mix of records.
+// Writes the record in place at offset 0 with a NUL first byte, truncates
+// the file to its length, then writes the real first byte: until then the
+// file is unreadable, so no reader, crash or stalled writer can leave or see
+// the head of one record on the tail of another. Not truncating to 0 first
+// (nor renaming) keeps readers from seeing an empty file and keeps ext4
+// from flushing the file on close (truncating to 0 arms its flush-on-close);
+// only a write that fails halfway leaves the file empty.
 Status WriteRecord(int fd, const char* data, size_t length);
 
 // Reads the file from offset 0. Reads at most max_bytes + 1 bytes, so a
