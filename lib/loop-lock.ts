@@ -21,6 +21,11 @@ export interface LockStatus {
 // being fought over, and looping forever would hide it.
 const MAX_REOPENS = 64;
 
+// How long tryAcquire retries while only probes stand in its way. A probe
+// holds its shared lock for a microsecond or two, but a prober preempted in
+// that window holds it for the rest of its time slice, a few milliseconds.
+const PROBE_PATIENCE_MS = 10;
+
 function errnoOf(error: unknown): number | undefined {
   return typeof error === 'object' && error !== null ? (error as { errno?: number }).errno : undefined;
 }
@@ -138,11 +143,16 @@ function acquireWith(lockPath: string, prompt: unknown, lock: LockStep, policy: 
 
 const lockNow: LockStep = (binding, handle, lockPath) => {
   if (binding.tryLock(handle, false)) return;
-  const text = binding.read(handle, MAX_METADATA_BYTES);
-  // A reader's probe holds a shared lock for about a microsecond; one more
-  // try after reading the holder keeps such a probe from failing us.
-  if (binding.tryLock(handle, false)) return;
-  throw new AlreadyLockedError(lockPath, holderOf(text, lockPath));
+  // Refused by a holder, or only by probes (isLocked, status), which hold a
+  // shared lock for a microsecond or two. A shared lock we can take proves
+  // there is no holder: then try again, converting it to exclusive (a
+  // failed conversion leaves no lock), until no shared lock is to be had.
+  const deadline = performance.now() + PROBE_PATIENCE_MS;
+  while (binding.tryLock(handle, true)) {
+    if (binding.tryLock(handle, false)) return;
+    if (performance.now() > deadline) break;
+  }
+  throw new AlreadyLockedError(lockPath, holderOf(binding.read(handle, MAX_METADATA_BYTES), lockPath));
 };
 
 const lockWaiting: LockStep = (binding, handle, lockPath) => {
@@ -169,6 +179,8 @@ export class LoopLock {
   /**
    * Takes the lock if it is free, without waiting, and writes this process's
    * metadata into it. Creates the lock file and its directory as needed.
+   * Probes (`isLocked`, `status`) of other processes do not make it fail: it
+   * retries while only they stand in the way, for up to 10 ms.
    *
    * @throws AlreadyLockedError when another holder has it (with `holder`).
    * @throws LockError for I/O failures, with the errno name as `code`.

@@ -66,6 +66,6 @@ test('an acquirer alone with probers: how often a probe makes tryAcquire fail sp
   assert.ok(attempts > 0 && total(results, 'prober.probes') > 0);
   const rate = (n, of) => `${n}/${of} = ${((100 * n) / of).toFixed(4)}%`;
   t.diagnostic(`probes: ${total(results, 'prober.probes')}`);
-  t.diagnostic(`tryAcquire refused spuriously (with its retry): ${rate(total(results, 'acquirer.spurious'), attempts)}`);
+  t.diagnostic(`tryAcquire refused spuriously (with its retries): ${rate(total(results, 'acquirer.spurious'), attempts)}`);
   t.diagnostic(`single flock(LOCK_EX|LOCK_NB) refused by a probe: ${rate(total(results, 'raw.refused'), rawAttempts)}`);
 });
