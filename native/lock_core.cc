@@ -23,9 +23,10 @@ Status Fail(const char* syscall) { return Status{errno, syscall}; }
 // few hundred bytes) costs one pread.
 constexpr size_t kReadChunk = 4096;
 
-// How many times a record is read again before it counts as being
-// rewritten continuously.
-constexpr int kMaxRereads = 8;
+// How many times a record that changes, or is being written, is read again
+// before it counts as unreadable for now: 64 preads take tens of
+// microseconds, longer than a write does unless its writer is preempted.
+constexpr int kMaxRereads = 64;
 
 // The first byte of a record while it is being written (and of one that was
 // rewritten under every read): no JSON text starts with it.
@@ -163,12 +164,16 @@ Status ReadRecord(int fd, size_t max_bytes, std::string* out) {
   // Reads do not exclude writes: a reader preempted in the middle of its
   // copy, or between two preads of a long record, can pair the head of one
   // record with the tail of the next holder's, which may parse as a record
-  // nobody wrote. Keep a read only when the next one agrees with it.
+  // nobody wrote. Keep a read only when the next one agrees with it. A
+  // record that starts with NUL is being written (see WriteRecord), by a
+  // writer a few microseconds from done (or dead): read it again too.
   std::string again;
   for (int reads = 0; reads < kMaxRereads; ++reads) {
     status = ReadOnce(fd, max_bytes + 1, &again);
     if (!status.ok()) return status;
-    if (again == *out) return Status{};
+    if (again == *out && (out->empty() || out->front() != kWriting)) {
+      return Status{};
+    }
     out->swap(again);
   }
   // Rewritten under every read: report it the way a write in progress
