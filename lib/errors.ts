@@ -46,18 +46,28 @@ export class LockError extends Error {
  * another thread, or another guard in this very thread. `holder` is the
  * holder's metadata, or `null` while it cannot be read yet (the holder has
  * locked but not finished writing it, or the file holds something else).
+ *
+ * It carries no stack trace: it is an expected answer rather than a fault,
+ * it always comes straight from `tryAcquire`, and capturing a stack would
+ * cost more than the whole flock() round trip it reports.
  */
 export class AlreadyLockedError extends LockError {
   /** The current holder, when its metadata could be read. */
   readonly holder: LockMetadata | null;
 
   constructor(path: string, holder: LockMetadata | null) {
-    super(
-      holder === null
-        ? `Lock '${path}' is held (its holder's metadata is not readable yet)`
-        : `Lock '${path}' is held by pid ${holder.pid} since ${holder.started.toISOString()}`,
-      { code: 'ELOCKED', path },
-    );
+    const stackTraceLimit = Error.stackTraceLimit;
+    Error.stackTraceLimit = 0;
+    try {
+      super(
+        holder === null
+          ? `Lock '${path}' is held (its holder's metadata is not readable yet)`
+          : `Lock '${path}' is held by pid ${holder.pid} since ${holder.started.toISOString()}`,
+        { code: 'ELOCKED', path },
+      );
+    } finally {
+      Error.stackTraceLimit = stackTraceLimit;
+    }
     this.holder = holder;
   }
 }

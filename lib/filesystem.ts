@@ -87,6 +87,11 @@ export function networkPolicyOf(options: LockOptions | undefined): NetworkFilesy
 const seen = new Map<string, FilesystemInfo>();
 const warned = new Set<string>();
 
+/** Whether the lock file at `lockPath` needs no filesystem check: allowed, or known to be local. */
+export function filesystemCleared(lockPath: string, policy: NetworkFilesystemPolicy): boolean {
+  return policy === 'allow' || seen.get(lockPath)?.kind === 'local';
+}
+
 /**
  * Applies the policy to the lock file open as `handle`, before it is locked:
  * `'error'` refuses a network or FUSE filesystem with code `'ENETFS'`,

@@ -2,7 +2,7 @@ import { mkdirSync } from 'node:fs';
 import { constants } from 'node:os';
 import { basename, dirname } from 'node:path';
 import { AlreadyLockedError, LockError, LockParseError, toLockError } from './errors.js';
-import { checkFilesystem, type NetworkFilesystemPolicy, networkPolicyOf } from './filesystem.js';
+import { checkFilesystem, filesystemCleared, type NetworkFilesystemPolicy, networkPolicyOf } from './filesystem.js';
 import { createGuard, heldByThisThread, type LockGuard } from './guard.js';
 import { encodePrompt, encodeRecord, type LockMetadata, MAX_METADATA_BYTES, parseRecord } from './metadata.js';
 import { type Binding, type Handle, Identity, type NativeFailure, native, WaitOutcome } from './native.js';
@@ -95,8 +95,8 @@ function holderOf(text: string | number | null, lockPath: string): LockMetadata 
   }
 }
 
-/** Locks an open handle, or throws (`AlreadyLockedError` when held). */
-type LockStep = (binding: Binding, handle: Handle, lockPath: string) => void;
+/** Locks an open handle: false when another holder has it. */
+type LockStep = (binding: Binding, handle: Handle, lockPath: string) => boolean;
 
 /**
  * Finishes an acquisition once `handle` is locked: checks that the locked
@@ -128,31 +128,39 @@ function acquireWith(lockPath: string, prompt: unknown, lock: LockStep, policy: 
   const binding = native();
   for (let reopens = 0; reopens <= MAX_REOPENS; reopens++) {
     const handle = openForLock(binding, lockPath);
+    let holder: LockMetadata | null;
     try {
       checkFilesystem(binding, handle, lockPath, policy);
-      lock(binding, handle, lockPath);
-      const guard = claim(binding, handle, lockPath, prompt as string, promptJson);
-      if (guard !== null) return guard;
+      if (lock(binding, handle, lockPath)) {
+        const guard = claim(binding, handle, lockPath, prompt as string, promptJson);
+        if (guard !== null) return guard;
+        continue;
+      }
+      holder = holderOf(binding.read(handle, MAX_METADATA_BYTES), lockPath);
     } catch (error) {
       binding.close(handle);
       throw toLockError(error, lockPath);
     }
+    // Thrown here rather than by the step: one throw, not a throw caught
+    // and rethrown, on the path a busy contender takes most.
+    binding.close(handle);
+    throw new AlreadyLockedError(lockPath, holder);
   }
   throw replacedTooOften(lockPath);
 }
 
-const lockNow: LockStep = (binding, handle, lockPath) => {
-  if (binding.tryLock(handle, false)) return;
+const lockNow: LockStep = (binding, handle) => {
+  if (binding.tryLock(handle, false)) return true;
   // Refused by a holder, or only by probes (isLocked, status), which hold a
   // shared lock for a microsecond or two. A shared lock we can take proves
   // there is no holder: then try again, converting it to exclusive (a
   // failed conversion leaves no lock), until no shared lock is to be had.
   const deadline = performance.now() + PROBE_PATIENCE_MS;
   while (binding.tryLock(handle, true)) {
-    if (binding.tryLock(handle, false)) return;
+    if (binding.tryLock(handle, false)) return true;
     if (performance.now() > deadline) break;
   }
-  throw new AlreadyLockedError(lockPath, holderOf(binding.read(handle, MAX_METADATA_BYTES), lockPath));
+  return false;
 };
 
 const lockWaiting: LockStep = (binding, handle, lockPath) => {
@@ -163,6 +171,7 @@ const lockWaiting: LockStep = (binding, handle, lockPath) => {
     );
   }
   binding.lockBlocking(handle);
+  return true;
 };
 
 /**
@@ -347,6 +356,24 @@ function acquireAsync(
 
 function probe(lockPath: string, withHolder: boolean, policy: NetworkFilesystemPolicy): LockStatus {
   const binding = native();
+  if (!filesystemCleared(lockPath, policy)) return probeChecking(binding, lockPath, withHolder, policy);
+  let outcome: boolean | string | number | null | undefined;
+  try {
+    outcome = binding.probe(lockPath, withHolder, MAX_METADATA_BYTES);
+  } catch (error) {
+    throw toLockError(error, lockPath);
+  }
+  if (outcome === undefined || outcome === false) return { locked: false, holder: null };
+  return { locked: true, holder: outcome === true ? null : holderOf(outcome, lockPath) };
+}
+
+/** `probe` through a handle, the first time a lock path's filesystem is seen. */
+function probeChecking(
+  binding: Binding,
+  lockPath: string,
+  withHolder: boolean,
+  policy: NetworkFilesystemPolicy,
+): LockStatus {
   const handle = openExisting(binding, lockPath);
   if (handle === null) return { locked: false, holder: null };
   try {

@@ -52,6 +52,16 @@ const RFC3339 = /^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,
 
 /** Parses an RFC 3339 timestamp into a Date (milliseconds kept), or null. */
 export function parseTimestamp(text: string): Date | null {
+  // loop-lock's own form (toISOString's: milliseconds and "Z") is taken
+  // when it round-trips exactly, at half the cost of the general parse.
+  if (text.length === 24) {
+    const date = new Date(text);
+    if (!Number.isNaN(date.getTime()) && date.toISOString() === text) return date;
+  }
+  return parseGeneral(text);
+}
+
+function parseGeneral(text: string): Date | null {
   const m = RFC3339.exec(text);
   if (m === null) return null;
   const [year, month, day, hour, minute, second] = m.slice(1, 7).map(Number) as [

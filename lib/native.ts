@@ -43,6 +43,12 @@ export interface Binding {
   write(handle: Handle, text: string): void;
   /** The file's text; a number (> maxBytes) when larger, null when not UTF-8. */
   read(handle: Handle, maxBytes: number): string | number | null;
+  /**
+   * Opens read-only, takes flock(LOCK_SH|LOCK_NB) and closes, in one call:
+   * undefined when there is no file, false when free, true when held (or
+   * with `readHolder`, what `read` returns for the holder's record).
+   */
+  probe(path: string, readHolder: boolean, maxBytes: number): boolean | string | number | null | undefined;
   /** Whether the descriptor's inode is still the one at its path. */
   identity(handle: Handle): Identity;
   /** "dev:ino" of the descriptor's inode. */

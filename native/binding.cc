@@ -24,6 +24,14 @@ Napi::Value ThrowStatus(Napi::Env env, const Status& status) {
   return env.Undefined();
 }
 
+// What read() and probe() return for a record's bytes: the text, a number
+// (the bytes seen) when larger than max_bytes, null when not UTF-8.
+Napi::Value RecordValue(Napi::Env env, const std::string& bytes, size_t max_bytes) {
+  if (bytes.size() > max_bytes) return Napi::Number::New(env, bytes.size());
+  if (!IsValidUtf8(bytes.data(), bytes.size())) return env.Null();
+  return Napi::String::New(env, bytes.data(), bytes.size());
+}
+
 // Returns the open LockFile behind args[0], or throws EBADF for a handle
 // that was already closed (a released guard used again).
 LockFile* OpenFileArg(const Napi::CallbackInfo& info) {
@@ -59,6 +67,7 @@ Napi::Value TryLockFile(const Napi::CallbackInfo& info) {
   const Status status =
       TryLock(file->fd(), info[1].As<Napi::Boolean>().Value(), &locked);
   if (!status.ok()) return ThrowStatus(info.Env(), status);
+  if (locked) file->MarkLocked();
   return Napi::Boolean::New(info.Env(), locked);
 }
 
@@ -68,6 +77,7 @@ Napi::Value LockFileBlocking(const Napi::CallbackInfo& info) {
   if (file == nullptr) return info.Env().Undefined();
   const Status status = LockBlocking(file->fd());
   if (!status.ok()) return ThrowStatus(info.Env(), status);
+  file->MarkLocked();
   return info.Env().Undefined();
 }
 
@@ -76,8 +86,10 @@ Napi::Value Write(const Napi::CallbackInfo& info) {
   LockFile* file = OpenFileArg(info);
   if (file == nullptr) return info.Env().Undefined();
   const std::string text = info[1].As<Napi::String>().Utf8Value();
-  const Status status = WriteRecord(file->fd(), text.data(), text.size());
+  const Status status =
+      WriteRecord(file->fd(), text.data(), text.size(), file->size());
   if (!status.ok()) return ThrowStatus(info.Env(), status);
+  file->set_size(static_cast<long long>(text.size()));
   return info.Env().Undefined();
 }
 
@@ -92,9 +104,37 @@ Napi::Value Read(const Napi::CallbackInfo& info) {
   std::string bytes;
   const Status status = ReadRecord(file->fd(), max_bytes, &bytes);
   if (!status.ok()) return ThrowStatus(env, status);
-  if (bytes.size() > max_bytes) return Napi::Number::New(env, bytes.size());
-  if (!IsValidUtf8(bytes.data(), bytes.size())) return env.Null();
-  return Napi::String::New(env, bytes.data(), bytes.size());
+  return RecordValue(env, bytes, max_bytes);
+}
+
+// probe(path, readHolder, maxBytes): undefined when there is no lock file,
+// false when no one holds it, true when someone does (readHolder false), or
+// what read() returns for the holder's record. The descriptor lives only
+// within this call, so it needs no handle: isLocked() and status() cost one
+// crossing into the addon and no allocation.
+Napi::Value Probe(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const std::string path = info[0].As<Napi::String>().Utf8Value();
+  if (path.empty() || std::memchr(path.data(), '\0', path.size()) != nullptr) {
+    return ThrowStatus(env, Status{EINVAL, "open"});
+  }
+  int fd = -1;
+  Status status = OpenLockFile(path.c_str(), OpenMode::kReadOnly, &fd);
+  if (status.error == ENOENT) return env.Undefined();
+  if (!status.ok()) return ThrowStatus(env, status);
+  bool free = false;
+  status = TryLock(fd, true, &free);
+  if (!status.ok() || free || !info[1].As<Napi::Boolean>().Value()) {
+    Release(fd, free);
+    return status.ok() ? Napi::Boolean::New(env, !free) : ThrowStatus(env, status);
+  }
+  const auto max_bytes =
+      static_cast<size_t>(info[2].As<Napi::Number>().Int64Value());
+  std::string bytes;
+  status = ReadRecord(fd, max_bytes, &bytes);
+  Release(fd, false);
+  if (!status.ok()) return ThrowStatus(env, status);
+  return RecordValue(env, bytes, max_bytes);
 }
 
 // identity(handle): 0 same, 1 removed, 2 replaced (see Identity)
@@ -102,9 +142,11 @@ Napi::Value CheckFileIdentity(const Napi::CallbackInfo& info) {
   LockFile* file = OpenFileArg(info);
   if (file == nullptr) return info.Env().Undefined();
   Identity identity = Identity::kSame;
+  long long size = -1;
   const Status status =
-      CheckIdentity(file->fd(), file->path().c_str(), &identity);
+      CheckIdentity(file->fd(), file->path().c_str(), &identity, &size);
   if (!status.ok()) return ThrowStatus(info.Env(), status);
+  file->set_size(size);
   return Napi::Number::New(info.Env(), static_cast<int>(identity));
 }
 
@@ -141,6 +183,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("lockBlocking", Napi::Function::New(env, LockFileBlocking, "lockBlocking"));
   exports.Set("write", Napi::Function::New(env, Write, "write"));
   exports.Set("read", Napi::Function::New(env, Read, "read"));
+  exports.Set("probe", Napi::Function::New(env, Probe, "probe"));
   exports.Set("identity", Napi::Function::New(env, CheckFileIdentity, "identity"));
   exports.Set("fileKey", Napi::Function::New(env, FileKey, "fileKey"));
   exports.Set("filesystem", Napi::Function::New(env, Filesystem, "filesystem"));

@@ -129,7 +129,7 @@ Status LockBlocking(int fd) {
   return result < 0 ? Fail("flock") : Status{};
 }
 
-Status WriteRecord(int fd, const char* data, size_t length) {
+Status WriteRecord(int fd, const char* data, size_t length, long long size_before) {
   if (length == 0) return Truncate(fd, 0);
   // Readers take no lock, and the kernel copies a write into the file from
   // the front while they read: a reader can meet the new record's head on
@@ -149,7 +149,9 @@ Status WriteRecord(int fd, const char* data, size_t length) {
   if (n == 0) return Status{EIO, "pwritev"};
   const auto done = static_cast<size_t>(n);
   Status status = PwriteAll(fd, data + done, length - done, done);
-  if (status.ok()) status = Truncate(fd, length);
+  if (status.ok() && (size_before < 0 || static_cast<size_t>(size_before) > length)) {
+    status = Truncate(fd, length);
+  }
   if (status.ok()) status = PwriteAll(fd, data, 1, 0);
   // A write that failed halfway (ENOSPC, say) leaves part of a record: an
   // empty file reads as "no metadata yet" instead. If even that fails, the
@@ -182,9 +184,10 @@ Status ReadRecord(int fd, size_t max_bytes, std::string* out) {
   return Status{};
 }
 
-Status CheckIdentity(int fd, const char* path, Identity* identity) {
+Status CheckIdentity(int fd, const char* path, Identity* identity, long long* size) {
   struct stat held;
   if (fstat(fd, &held) < 0) return Fail("fstat");
+  *size = static_cast<long long>(held.st_size);
   struct stat current;
   if (lstat(path, &current) < 0) {
     // ENOTDIR: the lock's directory was moved away and a file put in its
@@ -231,10 +234,10 @@ Status FilesystemOf(int fd, FilesystemId* id) {
   return Status{};
 }
 
-void Release(int fd) {
+void Release(int fd, bool locked) {
   // Errors are ignored on purpose: the kernel drops the lock on close anyway,
   // and close(2) must not be retried on EINTR (the descriptor is gone).
-  flock(fd, LOCK_UN);
+  if (locked) flock(fd, LOCK_UN);
   close(fd);
 }
 

@@ -47,7 +47,12 @@ Status LockBlocking(int fd);
 // (nor renaming) keeps readers from seeing an empty file and keeps ext4
 // from flushing the file on close (truncating to 0 arms its flush-on-close);
 // only a write that fails halfway leaves the file empty.
-Status WriteRecord(int fd, const char* data, size_t length);
+//
+// size_before is the file's size when known (-1 when not): the ftruncate is
+// skipped when the record is at least that long, since the write alone then
+// leaves the file exactly the record. On ext4 that saves a journalled
+// timestamp update, the most expensive step of an uncontended acquire.
+Status WriteRecord(int fd, const char* data, size_t length, long long size_before);
 
 // Reads the file from offset 0. Reads at most max_bytes + 1 bytes, so a
 // result longer than max_bytes means the file is too large to trust. Reads
@@ -59,8 +64,9 @@ Status ReadRecord(int fd, size_t max_bytes, std::string* out);
 
 // Compares the inode behind fd with the one at path (not following symlinks):
 // one fstat and one lstat. A path that leads nowhere (ENOENT, or ENOTDIR
-// when a directory became a file) is kRemoved.
-Status CheckIdentity(int fd, const char* path, Identity* identity);
+// when a directory became a file) is kRemoved. *size is the descriptor's
+// file size, as that fstat saw it.
+Status CheckIdentity(int fd, const char* path, Identity* identity, long long* size);
 
 // Names the inode behind fd as "dev:ino".
 Status InodeKey(int fd, std::string* key);
@@ -77,9 +83,9 @@ struct FilesystemId {
 // One fstatfs() call.
 Status FilesystemOf(int fd, FilesystemId* id);
 
-// Releases the lock before closing, so that anyone woken by the close (see
-// the waiter) finds the lock already free.
-void Release(int fd);
+// Closes, first releasing the lock when `locked`, so that anyone woken by
+// the close (see the waiter) finds the lock already free.
+void Release(int fd, bool locked);
 
 // True when bytes are well-formed UTF-8 (no overlongs, no surrogates).
 bool IsValidUtf8(const char* bytes, size_t length);

@@ -15,7 +15,7 @@ LockFile::~LockFile() { Close(); }
 
 void LockFile::Close() {
   if (fd_ < 0) return;
-  Release(fd_);
+  Release(fd_, locked_);
   fd_ = -1;
   napi_remove_env_cleanup_hook(env_, OnEnvironmentTeardown, this);
 }
@@ -23,7 +23,7 @@ void LockFile::Close() {
 void LockFile::OnEnvironmentTeardown(void* self) {
   auto* file = static_cast<LockFile*>(self);
   if (file->fd_ < 0) return;
-  Release(file->fd_);
+  Release(file->fd_, file->locked_);
   file->fd_ = -1;
 }
 

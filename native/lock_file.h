@@ -20,6 +20,14 @@ class LockFile {
   const std::string& path() const { return path_; }
   bool closed() const { return fd_ < 0; }
 
+  // Set once a flock() through this descriptor succeeded: only then does
+  // closing need an unlock first.
+  void MarkLocked() { locked_ = true; }
+
+  // The file's size as this descriptor last saw or left it, -1 if unknown.
+  long long size() const { return size_; }
+  void set_size(long long size) { size_ = size; }
+
   // Unlocks and closes; later calls do nothing.
   void Close();
 
@@ -32,6 +40,8 @@ class LockFile {
   napi_env env_;
   int fd_;
   std::string path_;
+  bool locked_ = false;
+  long long size_ = -1;
 };
 
 }  // namespace loop_lock

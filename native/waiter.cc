@@ -158,12 +158,16 @@ void WaitManager::Attempt(Wait* wait, Wake wake) {
   bool locked = false;
   Status status = TryLock(wait->file->fd(), false, &locked);
   if (!status.ok()) return Finish(wait, MakeError(env, status));
-  if (locked) return Finish(wait, Napi::Number::New(env, kLocked));
+  if (locked) {
+    wait->file->MarkLocked();
+    return Finish(wait, Napi::Number::New(env, kLocked));
+  }
   if (wake == Wake::kRenamed) {
     // The file was deleted, renamed or created: if ours is gone, waiting on
     // it would wait for a lock nobody else will ever take.
     Identity identity = Identity::kSame;
-    status = CheckIdentity(wait->file->fd(), wait->file->path().c_str(), &identity);
+    long long size = -1;
+    status = CheckIdentity(wait->file->fd(), wait->file->path().c_str(), &identity, &size);
     if (!status.ok()) return Finish(wait, MakeError(env, status));
     if (identity != Identity::kSame) return Finish(wait, Napi::Number::New(env, kStale));
   }
