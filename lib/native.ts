@@ -2,10 +2,12 @@ import { readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { LockError, UnsupportedPlatformError } from './errors.js';
 
-/** An open lock file owned by the addon; closed by `close`, its finalizer, or environment teardown. */
-export interface Handle {
-  readonly __brand: 'LoopLockHandle';
-}
+/**
+ * An open lock file: an id into the addon's per-thread table, closed by
+ * `close` or when the thread's environment is torn down. A guard that is
+ * collected unreleased closes its handle through a FinalizationRegistry.
+ */
+export type Handle = number & { readonly __brand: 'LoopLockHandle' };
 
 /** How a held descriptor relates to what is at its path now (see `identity`). */
 export const enum Identity {

@@ -14,8 +14,6 @@
 namespace loop_lock {
 namespace {
 
-using Handle = Napi::External<LockFile>;
-
 Napi::Value ThrowStatus(Napi::Env env, const Status& status) {
   Napi::Error error = Napi::Error::New(env, std::strerror(status.error));
   error.Set("errno", Napi::Number::New(env, status.error));
@@ -32,14 +30,15 @@ Napi::Value RecordValue(Napi::Env env, const std::string& bytes, size_t max_byte
   return Napi::String::New(env, bytes.data(), bytes.size());
 }
 
-// Returns the open LockFile behind args[0], or throws EBADF for a handle
+FileTable* FilesOf(const Napi::CallbackInfo& info) {
+  return static_cast<FileTable*>(info.Data());
+}
+
+// Returns the open LockFile whose id is args[0], or throws EBADF for an id
 // that was already closed (a released guard used again).
 LockFile* OpenFileArg(const Napi::CallbackInfo& info) {
-  LockFile* file = info[0].As<Handle>().Data();
-  if (file->closed()) {
-    ThrowStatus(info.Env(), Status{EBADF, "fstat"});
-    return nullptr;
-  }
+  LockFile* file = FilesOf(info)->Find(info[0].As<Napi::Number>().Uint32Value());
+  if (file == nullptr) ThrowStatus(info.Env(), Status{EBADF, "fstat"});
   return file;
 }
 
@@ -55,8 +54,7 @@ Napi::Value Open(const Napi::CallbackInfo& info) {
   int fd = -1;
   const Status status = OpenLockFile(path.c_str(), mode, &fd);
   if (!status.ok()) return ThrowStatus(env, status);
-  return Handle::New(env, new LockFile(env, fd, std::move(path)),
-                     [](Napi::Env, LockFile* file) { delete file; });
+  return Napi::Number::New(env, FilesOf(info)->Add(fd, std::move(path)));
 }
 
 // tryLock(handle, shared): boolean, false when another holder conflicts
@@ -173,22 +171,26 @@ Napi::Value Filesystem(const Napi::CallbackInfo& info) {
 
 // close(handle): void, idempotent; unlocks, then closes
 Napi::Value Close(const Napi::CallbackInfo& info) {
-  info[0].As<Handle>().Data()->Close();
+  FilesOf(info)->Close(info[0].As<Napi::Number>().Uint32Value());
   return info.Env().Undefined();
 }
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
-  exports.Set("open", Napi::Function::New(env, Open, "open"));
-  exports.Set("tryLock", Napi::Function::New(env, TryLockFile, "tryLock"));
-  exports.Set("lockBlocking", Napi::Function::New(env, LockFileBlocking, "lockBlocking"));
-  exports.Set("write", Napi::Function::New(env, Write, "write"));
-  exports.Set("read", Napi::Function::New(env, Read, "read"));
-  exports.Set("probe", Napi::Function::New(env, Probe, "probe"));
-  exports.Set("identity", Napi::Function::New(env, CheckFileIdentity, "identity"));
-  exports.Set("fileKey", Napi::Function::New(env, FileKey, "fileKey"));
-  exports.Set("filesystem", Napi::Function::New(env, Filesystem, "filesystem"));
-  exports.Set("close", Napi::Function::New(env, Close, "close"));
-  InitWaiter(env, exports);
+  auto* files = new FileTable(env);
+  napi_set_instance_data(
+      env, files, [](napi_env, void* data, void*) { delete static_cast<FileTable*>(data); },
+      nullptr);
+  exports.Set("open", Napi::Function::New(env, Open, "open", files));
+  exports.Set("tryLock", Napi::Function::New(env, TryLockFile, "tryLock", files));
+  exports.Set("lockBlocking", Napi::Function::New(env, LockFileBlocking, "lockBlocking", files));
+  exports.Set("write", Napi::Function::New(env, Write, "write", files));
+  exports.Set("read", Napi::Function::New(env, Read, "read", files));
+  exports.Set("probe", Napi::Function::New(env, Probe, "probe", files));
+  exports.Set("identity", Napi::Function::New(env, CheckFileIdentity, "identity", files));
+  exports.Set("fileKey", Napi::Function::New(env, FileKey, "fileKey", files));
+  exports.Set("filesystem", Napi::Function::New(env, Filesystem, "filesystem", files));
+  exports.Set("close", Napi::Function::New(env, Close, "close", files));
+  InitWaiter(env, exports, files);
   return exports;
 }
 

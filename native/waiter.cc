@@ -44,7 +44,7 @@ class WaitManager;
 struct Wait {
   WaitManager* manager;
   uint32_t id;
-  LockFile* file;
+  uint32_t file_id;
   std::string directory;
   std::string name;
   int watch = -1;
@@ -59,7 +59,7 @@ struct Wait {
 // since inotify instances are limited (128 per user by default).
 class WaitManager {
  public:
-  explicit WaitManager(napi_env env) : env_(env) {
+  WaitManager(napi_env env, FileTable* files) : env_(env), files_(files) {
     napi_get_uv_event_loop(env, &loop_);
     napi_add_async_cleanup_hook(env, OnTeardown, this, &cleanup_handle_);
   }
@@ -94,6 +94,7 @@ class WaitManager {
   void MaybeFinishTeardown();
 
   napi_env env_;
+  FileTable* files_;
   uv_loop_t* loop_ = nullptr;
   napi_async_cleanup_hook_handle cleanup_handle_ = nullptr;
   std::unordered_map<uint32_t, Wait*> waits_;
@@ -115,12 +116,12 @@ Napi::Value MakeError(Napi::Env env, const Status& status) {
 // wait(handle, directory, name, callback): number
 Napi::Value WaitManager::Start(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  LockFile* file = info[0].As<Napi::External<LockFile>>().Data();
+  const uint32_t file_id = info[0].As<Napi::Number>().Uint32Value();
   auto* wait = new Wait();
   wait->manager = this;
   wait->id = next_id_++;
   if (next_id_ == 0) next_id_ = 1;
-  wait->file = file;
+  wait->file_id = file_id;
   wait->directory = info[1].As<Napi::String>().Utf8Value();
   wait->name = info[2].As<Napi::String>().Utf8Value();
   wait->callback = Napi::Persistent(info[3].As<Napi::Function>());
@@ -150,16 +151,17 @@ void WaitManager::OnTimer(uv_timer_t* timer) {
 void WaitManager::Attempt(Wait* wait, Wake wake) {
   Napi::Env env(env_);
   Napi::HandleScope scope(env);
-  if (wait->file->closed()) {
-    // Only environment teardown closes a handle that is being waited on
-    // (an abort cancels the wait first): JavaScript can no longer run.
+  LockFile* file = files_->Find(wait->file_id);
+  if (file == nullptr) {
+    // Only environment teardown closes a file that is being waited on (an
+    // abort cancels the wait first): JavaScript can no longer run.
     return Cancel(wait->id);
   }
   bool locked = false;
-  Status status = TryLock(wait->file->fd(), false, &locked);
+  Status status = TryLock(file->fd(), false, &locked);
   if (!status.ok()) return Finish(wait, MakeError(env, status));
   if (locked) {
-    wait->file->MarkLocked();
+    file->MarkLocked();
     return Finish(wait, Napi::Number::New(env, kLocked));
   }
   if (wake == Wake::kRenamed) {
@@ -167,7 +169,7 @@ void WaitManager::Attempt(Wait* wait, Wake wake) {
     // it would wait for a lock nobody else will ever take.
     Identity identity = Identity::kSame;
     long long size = -1;
-    status = CheckIdentity(wait->file->fd(), wait->file->path().c_str(), &identity, &size);
+    status = CheckIdentity(file->fd(), file->path().c_str(), &identity, &size);
     if (!status.ok()) return Finish(wait, MakeError(env, status));
     if (identity != Identity::kSame) return Finish(wait, Napi::Number::New(env, kStale));
   }
@@ -338,8 +340,8 @@ void WaitManager::MaybeFinishTeardown() {
 
 }  // namespace
 
-void InitWaiter(Napi::Env env, Napi::Object exports) {
-  auto* manager = new WaitManager(env);
+void InitWaiter(Napi::Env env, Napi::Object exports, FileTable* files) {
+  auto* manager = new WaitManager(env, files);
   exports.Set("wait", Napi::Function::New(
                           env,
                           [](const Napi::CallbackInfo& info) {

@@ -12,10 +12,13 @@
 
 #include <napi.h>
 
+#include "lock_file.h"
+
 namespace loop_lock {
 
-// Adds wait(handle, directory, name, callback) -> id and cancelWait(id).
-void InitWaiter(Napi::Env env, Napi::Object exports);
+// Adds wait(file, directory, name, callback) -> id and cancelWait(id); file
+// is an id in `files`.
+void InitWaiter(Napi::Env env, Napi::Object exports, FileTable* files);
 
 }  // namespace loop_lock
 
