@@ -32,6 +32,11 @@ constexpr int kStale = 1;  // the file at the path is no longer ours: reopen
 constexpr uint64_t kFirstRetryMs = 1;
 constexpr uint64_t kMaxRetryMs = 100;
 
+#ifdef __linux__
+// How long the inotify descriptor outlives the last wait (see Inotify).
+constexpr uint64_t kInotifyIdleMs = 1000;
+#endif
+
 // What woke a wait up.
 enum class Wake {
   kTimer,    // the backoff poll
@@ -70,16 +75,25 @@ class WaitManager {
  private:
   void Attempt(Wait* wait, Wake wake);
   void Finish(Wait* wait, napi_value outcome);
-  void Forget(Wait* wait);
+  // A finished or cancelled wait leaves the table at once (Detach), and
+  // gives back its watch and timer after its callback (Dispose).
+  void Detach(Wait* wait);
+  void Dispose(Wait* wait);
   void Arm(Wait* wait, uint64_t delay);
 
 #ifdef __linux__
   // The inotify descriptor and its poll handle exist only while some wait
   // watches a directory, so an idle process holds no descriptor for them.
+  //
+  // It stays open for a while after the last watch is gone: closing an
+  // inotify descriptor waits for an RCU grace period (milliseconds, on the
+  // event loop), which a stream of short waits would otherwise pay each time.
   struct Inotify {
     WaitManager* manager;
     int fd;
     uv_poll_t poll;
+    uv_timer_t idle;
+    int open_handles;
     std::unordered_map<int, int> watch_refs;  // watch descriptor -> waits
   };
 
@@ -182,15 +196,17 @@ void WaitManager::Finish(Wait* wait, napi_value outcome) {
   Napi::Function callback = wait->callback.Value();
   napi_async_context context = wait->async_context;
   wait->async_context = nullptr;
-  // Forgotten first, so a callback that cancels or starts waits sees a
-  // consistent manager.
-  Forget(wait);
+  // Out of the table first, so a callback that cancels or starts waits sees
+  // a consistent manager; the slower clean-up (inotify_rm_watch can take
+  // tens of microseconds) waits until the callback has run.
+  Detach(wait);
   napi_value global;
   napi_get_global(env_, &global);
   napi_value result;
   const napi_status status =
       napi_make_callback(env_, context, global, callback, 1, &outcome, &result);
   napi_async_destroy(env_, context);
+  Dispose(wait);
   if (status == napi_ok) return;
   // The callback (lib/loop-lock.ts) catches everything it does, so the only
   // exception left here is a worker's termination: nothing is left to tell.
@@ -204,16 +220,20 @@ void WaitManager::Cancel(uint32_t id) {
   Wait* wait = it->second;
   if (wait->async_context != nullptr) napi_async_destroy(env_, wait->async_context);
   wait->async_context = nullptr;
-  Forget(wait);
+  Detach(wait);
+  Dispose(wait);
 }
 
-void WaitManager::Forget(Wait* wait) {
+void WaitManager::Detach(Wait* wait) {
   waits_.erase(wait->id);
+  uv_timer_stop(&wait->timer);
+}
+
+void WaitManager::Dispose(Wait* wait) {
 #ifdef __linux__
   if (wait->watch >= 0) RemoveWatch(wait->watch);
 #endif
   wait->callback.Reset();
-  uv_timer_stop(&wait->timer);
   ++closing_handles_;
   uv_close(reinterpret_cast<uv_handle_t*>(&wait->timer), [](uv_handle_t* handle) {
     auto* closed = static_cast<Wait*>(handle->data);
@@ -231,7 +251,7 @@ int WaitManager::AddWatch(const std::string& directory) {
     // still work, by the backoff poll alone.
     const int fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
     if (fd < 0) return -1;
-    inotify_ = new Inotify{this, fd, {}, {}};
+    inotify_ = new Inotify{this, fd, {}, {}, 2, {}};
     if (uv_poll_init(loop_, &inotify_->poll, fd) != 0) {
       close(fd);
       delete inotify_;
@@ -239,6 +259,9 @@ int WaitManager::AddWatch(const std::string& directory) {
       return -1;
     }
     inotify_->poll.data = inotify_;
+    uv_timer_init(loop_, &inotify_->idle);
+    inotify_->idle.data = inotify_;
+    uv_unref(reinterpret_cast<uv_handle_t*>(&inotify_->idle));
     // The waits' timers keep the process alive; the shared poll must not.
     uv_unref(reinterpret_cast<uv_handle_t*>(&inotify_->poll));
     uv_poll_start(&inotify_->poll, UV_READABLE, [](uv_poll_t* poll, int status, int) {
@@ -254,6 +277,7 @@ int WaitManager::AddWatch(const std::string& directory) {
     if (inotify_->watch_refs.empty()) CloseInotify();
     return -1;
   }
+  uv_timer_stop(&inotify_->idle);
   ++inotify_->watch_refs[watch];
   return watch;
 }
@@ -264,22 +288,30 @@ void WaitManager::RemoveWatch(int watch) {
   if (it == inotify_->watch_refs.end() || --it->second > 0) return;
   inotify_rm_watch(inotify_->fd, watch);
   inotify_->watch_refs.erase(it);
-  if (inotify_->watch_refs.empty()) CloseInotify();
+  if (!inotify_->watch_refs.empty()) return;
+  uv_timer_start(&inotify_->idle, [](uv_timer_t* idle) {
+    static_cast<Inotify*>(idle->data)->manager->CloseInotify();
+  }, kInotifyIdleMs, 0);
 }
 
 void WaitManager::CloseInotify() {
   Inotify* inotify = inotify_;
   inotify_ = nullptr;
   uv_poll_stop(&inotify->poll);
-  ++closing_handles_;
-  uv_close(reinterpret_cast<uv_handle_t*>(&inotify->poll), [](uv_handle_t* poll) {
-    auto* closed = static_cast<Inotify*>(poll->data);
+  uv_timer_stop(&inotify->idle);
+  closing_handles_ += 2;
+  const auto on_closed = [](uv_handle_t* handle) {
+    auto* closed = static_cast<Inotify*>(handle->data);
     WaitManager* manager = closed->manager;
-    close(closed->fd);
-    delete closed;
     --manager->closing_handles_;
+    if (--closed->open_handles == 0) {
+      close(closed->fd);
+      delete closed;
+    }
     manager->MaybeFinishTeardown();
-  });
+  };
+  uv_close(reinterpret_cast<uv_handle_t*>(&inotify->poll), on_closed);
+  uv_close(reinterpret_cast<uv_handle_t*>(&inotify->idle), on_closed);
 }
 
 void WaitManager::OnInotifyReadable() {
@@ -328,6 +360,9 @@ void WaitManager::OnTeardown(napi_async_cleanup_hook_handle handle, void* self) 
   auto* manager = static_cast<WaitManager*>(self);
   manager->tearing_down_ = true;
   while (!manager->waits_.empty()) manager->Cancel(manager->waits_.begin()->first);
+#ifdef __linux__
+  if (manager->inotify_ != nullptr) manager->CloseInotify();
+#endif
   (void)handle;
   manager->MaybeFinishTeardown();
 }
