@@ -147,6 +147,10 @@ async function abortOnce(start, lockPath, parkMs) {
 
 /** Aborts of pending waits, alternating with the bare AbortSignal baseline. */
 async function aborts(lockPath, count, parkMs) {
+  // One untimed abort first: what a thread keeps between waits (loop-lock's
+  // shared inotify descriptor, closed a second after the last wait) is then
+  // in both counts, and only what each wait leaves behind shows.
+  await abortOnce(ops.abort, lockPath, parkMs);
   const fdsBefore = openDescriptors();
   const samples = [];
   const baseline = [];
