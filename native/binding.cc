@@ -30,6 +30,12 @@ Napi::Value RecordValue(Napi::Env env, const std::string& bytes, size_t max_byte
   return Napi::String::New(env, bytes.data(), bytes.size());
 }
 
+// lib/paths.ts validates paths; this keeps a NUL from silently cutting the
+// C string short if one ever got through.
+bool IsUsablePath(const std::string& path) {
+  return !path.empty() && std::memchr(path.data(), '\0', path.size()) == nullptr;
+}
+
 FileTable* FilesOf(const Napi::CallbackInfo& info) {
   return static_cast<FileTable*>(info.Data());
 }
@@ -46,9 +52,7 @@ LockFile* OpenFileArg(const Napi::CallbackInfo& info) {
 Napi::Value Open(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::string path = info[0].As<Napi::String>().Utf8Value();
-  if (path.empty() || std::memchr(path.data(), '\0', path.size()) != nullptr) {
-    return ThrowStatus(env, Status{EINVAL, "open"});
-  }
+  if (!IsUsablePath(path)) return ThrowStatus(env, Status{EINVAL, "open"});
   const OpenMode mode =
       info[1].As<Napi::Boolean>().Value() ? OpenMode::kCreate : OpenMode::kReadOnly;
   int fd = -1;
@@ -113,9 +117,7 @@ Napi::Value Read(const Napi::CallbackInfo& info) {
 Napi::Value Probe(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const std::string path = info[0].As<Napi::String>().Utf8Value();
-  if (path.empty() || std::memchr(path.data(), '\0', path.size()) != nullptr) {
-    return ThrowStatus(env, Status{EINVAL, "open"});
-  }
+  if (!IsUsablePath(path)) return ThrowStatus(env, Status{EINVAL, "open"});
   int fd = -1;
   Status status = OpenLockFile(path.c_str(), OpenMode::kReadOnly, &fd);
   if (status.error == ENOENT) return env.Undefined();
