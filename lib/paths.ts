@@ -1,4 +1,4 @@
-import { resolve } from 'node:path';
+import { isAbsolute, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { LockError } from './errors.js';
 import type { NetworkFilesystemPolicy } from './filesystem.js';
@@ -40,11 +40,21 @@ function toPathString(value: unknown, name: string): string {
   return value;
 }
 
+// Resolved default lock paths of absolute workspace roots: path.resolve()
+// is a good part of an isLocked() call, and a host asks about the same few
+// workspaces over and over. Bounded, since roots come from callers.
+const MAX_CACHED_ROOTS = 64;
+const defaultLockPaths = new Map<string, string>();
+
 /**
  * Resolves the absolute lock path for a workspace. Absolute, so a guard's
  * later identity checks do not depend on the process's working directory.
  */
 export function lockPathOf(workspaceRoot: unknown, options: LockOptions | undefined): string {
+  if (options === undefined && typeof workspaceRoot === 'string') {
+    const cached = defaultLockPaths.get(workspaceRoot);
+    if (cached !== undefined) return cached;
+  }
   const root = toPathString(workspaceRoot, 'workspaceRoot');
   if (options !== undefined && (typeof options !== 'object' || options === null)) {
     throw new TypeError('The "options" argument must be an object');
@@ -60,6 +70,11 @@ export function lockPathOf(workspaceRoot: unknown, options: LockOptions | undefi
       code: 'EINVAL',
       path: lockPath,
     });
+  }
+  // Only absolute roots: a relative one resolves against a working directory
+  // that may change between calls.
+  if (options === undefined && isAbsolute(root) && defaultLockPaths.size < MAX_CACHED_ROOTS) {
+    defaultLockPaths.set(root, lockPath);
   }
   return lockPath;
 }

@@ -298,3 +298,18 @@ test('error classes form one hierarchy with stable names and codes', () => {
   assert.equal(held.holder, null);
   assert.equal(held.code, 'ELOCKED');
 });
+
+test('a relative workspace follows the working directory from call to call', (t) => {
+  const first = makeWorkspace(t);
+  const second = makeWorkspace(t);
+  const cwd = process.cwd();
+  t.after(() => process.chdir(cwd));
+  process.chdir(first);
+  const a = LoopLock.tryAcquire('.', 'first');
+  process.chdir(second);
+  const b = LoopLock.tryAcquire('.', 'second');
+  assert.equal(a.lockPath, path.join(fs.realpathSync(first), LoopLock.LOCK_FILE));
+  assert.equal(b.lockPath, path.join(fs.realpathSync(second), LoopLock.LOCK_FILE));
+  a.release();
+  b.release();
+});
