@@ -87,9 +87,15 @@ export function networkPolicyOf(options: LockOptions | undefined): NetworkFilesy
 const seen = new Map<string, FilesystemInfo>();
 const warned = new Set<string>();
 
-/** Whether the lock file at `lockPath` needs no filesystem check: allowed, or known to be local. */
+/**
+ * Whether `checkFilesystem` would do nothing for `lockPath`: the policy
+ * allows everything, the filesystem is known to be local, or it is known not
+ * to be and the one warning has been given.
+ */
 export function filesystemCleared(lockPath: string, policy: NetworkFilesystemPolicy): boolean {
-  return policy === 'allow' || seen.get(lockPath)?.kind === 'local';
+  if (policy === 'allow') return true;
+  const kind = seen.get(lockPath)?.kind;
+  return kind === 'local' || (kind !== undefined && policy === 'warn' && warned.has(lockPath));
 }
 
 /**

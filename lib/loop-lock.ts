@@ -356,7 +356,9 @@ function acquireAsync(
 
 function probe(lockPath: string, withHolder: boolean, policy: NetworkFilesystemPolicy): LockStatus {
   const binding = native();
-  if (!filesystemCleared(lockPath, policy)) return probeChecking(binding, lockPath, withHolder, policy);
+  if (!filesystemCleared(lockPath, policy) && !checkExistingFilesystem(binding, lockPath, policy)) {
+    return { locked: false, holder: null };
+  }
   let outcome: boolean | string | number | null | undefined;
   try {
     outcome = binding.probe(lockPath, withHolder, MAX_METADATA_BYTES);
@@ -367,23 +369,17 @@ function probe(lockPath: string, withHolder: boolean, policy: NetworkFilesystemP
   return { locked: true, holder: outcome === true ? null : holderOf(outcome, lockPath) };
 }
 
-/** `probe` through a handle, the first time a lock path's filesystem is seen. */
-function probeChecking(
-  binding: Binding,
-  lockPath: string,
-  withHolder: boolean,
-  policy: NetworkFilesystemPolicy,
-): LockStatus {
+/**
+ * Applies the filesystem policy to the lock file through a handle of its
+ * own, the first time a probe meets it; false when there is no lock file.
+ */
+function checkExistingFilesystem(binding: Binding, lockPath: string, policy: NetworkFilesystemPolicy): boolean {
   const handle = openExisting(binding, lockPath);
-  if (handle === null) return { locked: false, holder: null };
+  if (handle === null) return false;
   try {
     checkFilesystem(binding, handle, lockPath, policy);
-    const locked = !binding.tryLock(handle, true);
-    const holder = locked && withHolder ? holderOf(binding.read(handle, MAX_METADATA_BYTES), lockPath) : null;
-    return { locked, holder };
-  } catch (error) {
-    throw toLockError(error, lockPath);
   } finally {
     binding.close(handle);
   }
+  return true;
 }
