@@ -12,8 +12,8 @@ const assert = require('node:assert/strict');
 const { execFileSync } = require('node:child_process');
 const fs = require('node:fs');
 const path = require('node:path');
-const { LoopLock, LockError } = require('../dist');
-const { makeWorkspace: workspace } = require('./helpers');
+const { LoopLock } = require('../dist');
+const { assertCompromised, makeWorkspace: workspace } = require('./helpers');
 
 function lockPath(dir) {
   return path.join(dir, '.ralph', 'loop.lock');
@@ -25,19 +25,6 @@ function acquire(t, dir, prompt = 'compromised test') {
   return guard;
 }
 
-function assertCompromised(guard, state) {
-  assert.equal(guard.state(), state);
-  assert.equal(guard.isIntact(), false);
-  assert.throws(
-    () => guard.verify(),
-    (error) =>
-      error instanceof LockError &&
-      error.code === 'ECOMPROMISED' &&
-      error.path === guard.lockPath &&
-      error.message.includes(guard.lockPath) &&
-      error.message.includes(state),
-  );
-}
 
 // What makes a compromised guard dangerous, and what a check must reveal: a
 // newcomer gets "the" lock while the old guard still holds its descriptor.

@@ -5,7 +5,10 @@ const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const readline = require('node:readline');
+const assert = require('node:assert/strict');
 const { spawn } = require('node:child_process');
+
+const { LockError } = require('../dist');
 
 const FIXTURES = path.join(__dirname, 'fixtures');
 
@@ -111,4 +114,22 @@ function isAlive(pid) {
   }
 }
 
-module.exports = { FIXTURES, makeWorkspace, startChild, isBlockedOn, until, isAlive };
+/**
+ * Asserts that a guard reports its file `state` ('removed' or 'replaced'):
+ * not intact, and verify() throws ECOMPROMISED naming the path and the state.
+ */
+function assertCompromised(guard, state) {
+  assert.equal(guard.state(), state);
+  assert.equal(guard.isIntact(), false);
+  assert.throws(
+    () => guard.verify(),
+    (error) =>
+      error instanceof LockError &&
+      error.code === 'ECOMPROMISED' &&
+      error.path === guard.lockPath &&
+      error.message.includes(guard.lockPath) &&
+      error.message.includes(state),
+  );
+}
+
+module.exports = { FIXTURES, assertCompromised, makeWorkspace, startChild, isBlockedOn, until, isAlive };

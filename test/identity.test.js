@@ -5,21 +5,9 @@ const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const path = require('node:path');
 const { test } = require('node:test');
-const { LockError, LoopLock } = require('../dist');
-const { makeWorkspace } = require('./helpers');
+const { LoopLock } = require('../dist');
+const { assertCompromised, makeWorkspace } = require('./helpers');
 
-function assertCompromised(guard, state) {
-  assert.equal(guard.state(), state);
-  assert.equal(guard.isIntact(), false);
-  assert.throws(
-    () => guard.verify(),
-    (error) =>
-      error instanceof LockError &&
-      error.code === 'ECOMPROMISED' &&
-      error.message.includes(guard.lockPath) &&
-      error.message.includes(state),
-  );
-}
 
 test('a deleted lock file: the old guard reports removed, then replaced once a newcomer locks a new file', (t) => {
   const workspace = makeWorkspace(t);
