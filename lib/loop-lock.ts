@@ -4,8 +4,8 @@ import { basename, dirname } from 'node:path';
 import { AlreadyLockedError, LockError, LockParseError, toLockError } from './errors.js';
 import { checkFilesystem, filesystemCleared, type NetworkFilesystemPolicy, networkPolicyOf } from './filesystem.js';
 import { createGuard, heldByThisThread, type LockGuard } from './guard.js';
-import { encodePrompt, encodeRecord, type LockMetadata, MAX_METADATA_BYTES, parseRecord } from './metadata.js';
-import { type Binding, type Handle, Identity, type NativeFailure, native, WaitOutcome } from './native.js';
+import { encodePrompt, type LockMetadata, MAX_METADATA_BYTES, parseRecord } from './metadata.js';
+import { type Binding, type Handle, type NativeFailure, native, WaitOutcome } from './native.js';
 import { LOCK_FILE, type LockOptions, lockPathOf } from './paths.js';
 
 /** What `LoopLock.status()` reports. */
@@ -102,17 +102,21 @@ type LockStep = (binding: Binding, handle: Handle, lockPath: string) => boolean;
  * Finishes an acquisition once `handle` is locked: checks that the locked
  * inode is still the one at the path (the file may have been deleted or
  * replaced between open() and flock(), and a lock on an unlinked inode
- * excludes nobody), then writes the metadata in place. Returns `null`, with
- * the handle closed, when the file is stale and the caller must reopen.
+ * excludes nobody), then writes the metadata in place, all in one call
+ * (`binding.claim`). Returns `null`, with the handle closed, when the file
+ * is stale and the caller must reopen.
  */
 function claim(binding: Binding, handle: Handle, lockPath: string, prompt: string, promptJson: string) {
-  if (binding.identity(handle) !== Identity.Same) {
+  const started = binding.claim(handle, process.pid, promptJson);
+  if (started === null) {
     binding.close(handle);
     return null;
   }
-  const metadata: LockMetadata = { pid: process.pid, started: new Date(), prompt };
-  binding.write(handle, encodeRecord(metadata.pid, metadata.started, promptJson));
-  return createGuard(handle, lockPath, metadata);
+  return guardFor(handle, lockPath, prompt, started);
+}
+
+function guardFor(handle: Handle, lockPath: string, prompt: string, started: number): LockGuard {
+  return createGuard(handle, lockPath, { pid: process.pid, started: new Date(started), prompt });
 }
 
 function replacedTooOften(lockPath: string): LockError {
@@ -317,21 +321,18 @@ function acquireAsync(
     binding.cancelWait(waitId);
     fail(signal?.reason);
   }
-  const finish = (): void => {
-    const guard = claim(binding, handle as Handle, lockPath, prompt, promptJson);
-    if (guard === null) {
-      handle = null;
-      if (++reopens > MAX_REOPENS) return fail(replacedTooOften(lockPath));
-      return start();
-    }
+  const succeed = (guard: LockGuard): void => {
     handle = null;
     settle();
     resolve(guard);
   };
-  const onWait = (outcome: WaitOutcome | NativeFailure): void => {
+  // Locked means locked and claimed (see native/waiter.h); Stale, that the
+  // file was replaced while waiting, which takes an event each time and is
+  // not counted against MAX_REOPENS.
+  const onWait = (outcome: WaitOutcome | NativeFailure, started?: number): void => {
     try {
       if (isNativeFailure(outcome)) return fail(outcome);
-      if (outcome === WaitOutcome.Locked) return finish();
+      if (outcome === WaitOutcome.Locked) return succeed(guardFor(handle as Handle, lockPath, prompt, started as number));
       binding.close(handle as Handle);
       handle = null;
       start();
@@ -342,8 +343,15 @@ function acquireAsync(
   function start(): void {
     handle = openForLock(binding, lockPath);
     checkFilesystem(binding, handle, lockPath, policy);
-    if (binding.tryLock(handle, false)) return finish();
-    waitId = binding.wait(handle, directory, name, onWait);
+    if (!binding.tryLock(handle, false)) {
+      waitId = binding.wait(handle, directory, name, process.pid, promptJson, onWait);
+      return;
+    }
+    const guard = claim(binding, handle, lockPath, prompt, promptJson);
+    handle = null;
+    if (guard !== null) return succeed(guard);
+    if (++reopens > MAX_REOPENS) return fail(replacedTooOften(lockPath));
+    start();
   }
 
   signal?.addEventListener('abort', onAbort, { once: true });

@@ -17,7 +17,9 @@ export interface LockMetadata {
 export const MAX_METADATA_BYTES = 1024 * 1024;
 
 /**
- * Validates a prompt and returns it JSON-encoded, ready for `encodeRecord`.
+ * Validates a prompt and returns it JSON-encoded, ready for the record
+ * (native/record.h lays it out, byte for byte as serde_json's
+ * `to_string_pretty` writes the reference's `LockMetadata`).
  * Done once, before locking, so a bad prompt never touches the file.
  */
 export function encodePrompt(prompt: unknown): string {
@@ -37,14 +39,6 @@ export function encodePrompt(prompt: unknown): string {
     );
   }
   return json;
-}
-
-/**
- * The record, byte for byte as serde_json's `to_string_pretty` writes the
- * reference's `LockMetadata`: `pid`, `started`, `prompt`, two-space indent.
- */
-export function encodeRecord(pid: number, started: Date, promptJson: string): string {
-  return `{\n  "pid": ${pid},\n  "started": "${started.toISOString()}",\n  "prompt": ${promptJson}\n}`;
 }
 
 // RFC 3339 date-time; chrono writes 0, 3, 6 or 9 fractional digits and "Z".

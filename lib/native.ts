@@ -41,8 +41,13 @@ export interface Binding {
   tryLock(handle: Handle, shared: boolean): boolean;
   /** flock(LOCK_EX), blocking the calling thread. */
   lockBlocking(handle: Handle): void;
-  /** Writes the record in place at offset 0 and truncates the file to it (see WriteRecord in lock_core.h). */
-  write(handle: Handle, text: string): void;
+  /**
+   * Once the lock is taken: checks that the file at the path is still the
+   * one opened, and writes the record (see native/record.h), stamped now.
+   * Returns the stamp (ms since the epoch), or null, writing nothing, when
+   * the file was removed or replaced since it was opened.
+   */
+  claim(handle: Handle, pid: number, promptJson: string): number | null;
   /** The file's text; a number (> maxBytes) when larger, null when not UTF-8. */
   read(handle: Handle, maxBytes: number): string | number | null;
   /**
@@ -61,17 +66,23 @@ export interface Binding {
   close(handle: Handle): void;
   /**
    * Waits on the event loop, without a thread, until flock(LOCK_EX) on
-   * `handle` succeeds; `directory` and `name` locate the file for inotify.
-   * Calls back exactly once unless cancelled. Returns the wait's id.
+   * `handle` succeeds, then claims it as `claim` does; `directory` and
+   * `name` locate the file for inotify. Calls back exactly once unless
+   * cancelled, with `started` (claim's stamp) when the outcome is Locked.
+   * Returns the wait's id.
    */
   wait(
     handle: Handle,
     directory: string,
     name: string,
-    callback: (outcome: WaitOutcome | NativeFailure) => void,
+    pid: number,
+    promptJson: string,
+    callback: (outcome: WaitOutcome | NativeFailure, started?: number) => void,
   ): number;
   /** Stops a wait; its callback is never called. Unknown ids are ignored. */
   cancelWait(id: number): void;
+  /** A time as records hold it (Date#toISOString's form); for tests. */
+  formatTimestamp(ms: number): string;
 }
 
 const SUPPORTED = new Set(['linux', 'darwin']);

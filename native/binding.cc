@@ -9,6 +9,7 @@
 
 #include "lock_core.h"
 #include "lock_file.h"
+#include "record.h"
 #include "waiter.h"
 
 namespace loop_lock {
@@ -56,9 +57,10 @@ Napi::Value Open(const Napi::CallbackInfo& info) {
   const OpenMode mode =
       info[1].As<Napi::Boolean>().Value() ? OpenMode::kCreate : OpenMode::kReadOnly;
   int fd = -1;
-  const Status status = OpenLockFile(path.c_str(), mode, &fd);
+  FileId id;
+  const Status status = OpenLockFile(path.c_str(), mode, &fd, &id);
   if (!status.ok()) return ThrowStatus(env, status);
-  return Napi::Number::New(env, FilesOf(info)->Add(fd, std::move(path)));
+  return Napi::Number::New(env, FilesOf(info)->Add(fd, std::move(path), id));
 }
 
 // tryLock(handle, shared): boolean, false when another holder conflicts
@@ -83,16 +85,21 @@ Napi::Value LockFileBlocking(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// write(handle, text): void
-Napi::Value Write(const Napi::CallbackInfo& info) {
+// claim(handle, pid, promptJson): the record's time (ms since the epoch)
+// once written, or null when the file was removed or replaced since it was
+// opened (see LockFile::Claim)
+Napi::Value ClaimFile(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
   LockFile* file = OpenFileArg(info);
-  if (file == nullptr) return info.Env().Undefined();
-  const std::string text = info[1].As<Napi::String>().Utf8Value();
-  const Status status =
-      WriteRecord(file->fd(), text.data(), text.size(), file->size());
-  if (!status.ok()) return ThrowStatus(info.Env(), status);
-  file->set_size(static_cast<long long>(text.size()));
-  return info.Env().Undefined();
+  if (file == nullptr) return env.Undefined();
+  const uint32_t pid = info[1].As<Napi::Number>().Uint32Value();
+  const std::string prompt_json = info[2].As<Napi::String>().Utf8Value();
+  bool claimed = false;
+  int64_t started_ms = 0;
+  const Status status = file->Claim(pid, prompt_json, &claimed, &started_ms);
+  if (!status.ok()) return ThrowStatus(env, status);
+  if (!claimed) return env.Null();
+  return Napi::Number::New(env, static_cast<double>(started_ms));
 }
 
 // read(handle, maxBytes): string, or null when the bytes are not UTF-8, or
@@ -119,7 +126,8 @@ Napi::Value Probe(const Napi::CallbackInfo& info) {
   const std::string path = info[0].As<Napi::String>().Utf8Value();
   if (!IsUsablePath(path)) return ThrowStatus(env, Status{EINVAL, "open"});
   int fd = -1;
-  Status status = OpenLockFile(path.c_str(), OpenMode::kReadOnly, &fd);
+  FileId id;
+  Status status = OpenLockFile(path.c_str(), OpenMode::kReadOnly, &fd, &id);
   if (status.error == ENOENT) return env.Undefined();
   if (!status.ok()) return ThrowStatus(env, status);
   bool free = false;
@@ -143,10 +151,8 @@ Napi::Value CheckFileIdentity(const Napi::CallbackInfo& info) {
   if (file == nullptr) return info.Env().Undefined();
   Identity identity = Identity::kSame;
   long long size = -1;
-  const Status status =
-      CheckIdentity(file->fd(), file->path().c_str(), &identity, &size);
+  const Status status = file->Identify(&identity, &size);
   if (!status.ok()) return ThrowStatus(info.Env(), status);
-  file->set_size(size);
   return Napi::Number::New(info.Env(), static_cast<int>(identity));
 }
 
@@ -154,10 +160,16 @@ Napi::Value CheckFileIdentity(const Napi::CallbackInfo& info) {
 Napi::Value FileKey(const Napi::CallbackInfo& info) {
   LockFile* file = OpenFileArg(info);
   if (file == nullptr) return info.Env().Undefined();
-  std::string key;
-  const Status status = InodeKey(file->fd(), &key);
-  if (!status.ok()) return ThrowStatus(info.Env(), status);
-  return Napi::String::New(info.Env(), key);
+  return Napi::String::New(info.Env(), std::to_string(file->id().dev) + ":" +
+                                           std::to_string(file->id().ino));
+}
+
+// formatTimestamp(ms): the time as records hold it, for tests to hold it to
+// Date#toISOString
+Napi::Value FormatTimestamp(const Napi::CallbackInfo& info) {
+  std::string text;
+  AppendTimestamp(info[0].As<Napi::Number>().Int64Value(), &text);
+  return Napi::String::New(info.Env(), text);
 }
 
 // filesystem(handle): the statfs magic number (Linux) or type name (macOS)
@@ -185,13 +197,14 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("open", Napi::Function::New(env, Open, "open", files));
   exports.Set("tryLock", Napi::Function::New(env, TryLockFile, "tryLock", files));
   exports.Set("lockBlocking", Napi::Function::New(env, LockFileBlocking, "lockBlocking", files));
-  exports.Set("write", Napi::Function::New(env, Write, "write", files));
+  exports.Set("claim", Napi::Function::New(env, ClaimFile, "claim", files));
   exports.Set("read", Napi::Function::New(env, Read, "read", files));
   exports.Set("probe", Napi::Function::New(env, Probe, "probe", files));
   exports.Set("identity", Napi::Function::New(env, CheckFileIdentity, "identity", files));
   exports.Set("fileKey", Napi::Function::New(env, FileKey, "fileKey", files));
   exports.Set("filesystem", Napi::Function::New(env, Filesystem, "filesystem", files));
   exports.Set("close", Napi::Function::New(env, Close, "close", files));
+  exports.Set("formatTimestamp", Napi::Function::New(env, FormatTimestamp, "formatTimestamp"));
   InitWaiter(env, exports, files);
   return exports;
 }

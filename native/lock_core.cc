@@ -79,7 +79,7 @@ Status ReadOnce(int fd, size_t limit, std::string* out) {
 
 }  // namespace
 
-Status OpenLockFile(const char* path, OpenMode mode, int* fd) {
+Status OpenLockFile(const char* path, OpenMode mode, int* fd, FileId* id) {
   // O_NONBLOCK only matters if something other than a regular file sits at
   // the path: opening a FIFO for reading would otherwise hang until a writer
   // came. Regular files ignore it, and flock() never looks at it.
@@ -101,6 +101,8 @@ Status OpenLockFile(const char* path, OpenMode mode, int* fd) {
     return Status{S_ISDIR(st.st_mode) ? EISDIR : EINVAL, "open"};
   }
   *fd = result;
+  id->dev = static_cast<unsigned long long>(st.st_dev);
+  id->ino = static_cast<unsigned long long>(st.st_ino);
   return Status{};
 }
 
@@ -184,10 +186,7 @@ Status ReadRecord(int fd, size_t max_bytes, std::string* out) {
   return Status{};
 }
 
-Status CheckIdentity(int fd, const char* path, Identity* identity, long long* size) {
-  struct stat held;
-  if (fstat(fd, &held) < 0) return Fail("fstat");
-  *size = static_cast<long long>(held.st_size);
+Status CheckIdentity(const char* path, const FileId& held, Identity* identity, long long* size) {
   struct stat current;
   if (lstat(path, &current) < 0) {
     // ENOTDIR: the lock's directory was moved away and a file put in its
@@ -198,20 +197,15 @@ Status CheckIdentity(int fd, const char* path, Identity* identity, long long* si
   }
   // The path decides between removed and replaced: a rename over the file
   // (how editors and sed -i save) unlinks it as well, but leaves another
-  // file at the path for a newcomer to lock.
-  if (held.st_dev != current.st_dev || held.st_ino != current.st_ino) {
+  // file at the path for a newcomer to lock. The held inode being at the
+  // path means it still has a link, so no fstat is needed.
+  if (held.dev != static_cast<unsigned long long>(current.st_dev) ||
+      held.ino != static_cast<unsigned long long>(current.st_ino)) {
     *identity = Identity::kReplaced;
-  } else {
-    *identity = held.st_nlink == 0 ? Identity::kRemoved : Identity::kSame;
+    return Status{};
   }
-  return Status{};
-}
-
-Status InodeKey(int fd, std::string* key) {
-  struct stat held;
-  if (fstat(fd, &held) < 0) return Fail("fstat");
-  *key = std::to_string(static_cast<unsigned long long>(held.st_dev)) + ":" +
-         std::to_string(static_cast<unsigned long long>(held.st_ino));
+  *identity = Identity::kSame;
+  *size = static_cast<long long>(current.st_size);
   return Status{};
 }
 

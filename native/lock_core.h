@@ -23,15 +23,21 @@ enum class OpenMode {
 
 enum class Identity {
   kSame = 0,      // the descriptor's inode is the one at the path
-  kRemoved = 1,   // nothing is at the path, or the inode has no links left
+  kRemoved = 1,   // nothing is at the path (the held inode was unlinked or moved)
   kReplaced = 2,  // another file (or a symlink) is at the path, even if the
                   // held inode was unlinked by the rename that put it there
 };
 
+// The inode a descriptor has open, fixed for the descriptor's life.
+struct FileId {
+  unsigned long long dev = 0;
+  unsigned long long ino = 0;
+};
+
 // Opens with O_CLOEXEC | O_NOFOLLOW and never O_TRUNC; mode 0644 before umask.
 // Anything but a regular file is refused: EISDIR for a directory, EINVAL for
-// a FIFO, socket or device.
-Status OpenLockFile(const char* path, OpenMode mode, int* fd);
+// a FIFO, socket or device. *id is the opened inode.
+Status OpenLockFile(const char* path, OpenMode mode, int* fd, FileId* id);
 
 // Takes flock(LOCK_EX or LOCK_SH | LOCK_NB). *locked is false when another
 // open file description holds a conflicting lock (EWOULDBLOCK or EAGAIN).
@@ -62,14 +68,11 @@ Status WriteRecord(int fd, const char* data, size_t length, long long size_befor
 // NUL byte, unreadable.
 Status ReadRecord(int fd, size_t max_bytes, std::string* out);
 
-// Compares the inode behind fd with the one at path (not following symlinks):
-// one fstat and one lstat. A path that leads nowhere (ENOENT, or ENOTDIR
-// when a directory became a file) is kRemoved. *size is the descriptor's
-// file size, as that fstat saw it.
-Status CheckIdentity(int fd, const char* path, Identity* identity, long long* size);
-
-// Names the inode behind fd as "dev:ino".
-Status InodeKey(int fd, std::string* key);
+// Compares the inode `held` (see OpenLockFile) with the one at path, not
+// following symlinks: one lstat. A path that leads nowhere (ENOENT, or
+// ENOTDIR when a directory became a file) is kRemoved. When kSame, *size is
+// the file's size.
+Status CheckIdentity(const char* path, const FileId& held, Identity* identity, long long* size);
 
 // The filesystem a descriptor lives on, to tell local disks from network and
 // FUSE filesystems, where flock() may be local to one host or emulated with

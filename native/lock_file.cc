@@ -2,9 +2,25 @@
 
 #include <utility>
 
-#include "lock_core.h"
+#include "record.h"
 
 namespace loop_lock {
+
+Status LockFile::Identify(Identity* identity, long long* size) const {
+  return CheckIdentity(path_.c_str(), id_, identity, size);
+}
+
+Status LockFile::Claim(uint32_t pid, const std::string& prompt_json, bool* claimed,
+                       int64_t* started_ms) {
+  Identity identity = Identity::kSame;
+  long long size = -1;
+  Status status = Identify(&identity, &size);
+  *claimed = status.ok() && identity == Identity::kSame;
+  if (!*claimed) return status;
+  *started_ms = NowMs();
+  const std::string record = EncodeRecord(pid, *started_ms, prompt_json);
+  return WriteRecord(fd_, record.data(), record.size(), size);
+}
 
 void LockFile::Close() {
   if (fd_ < 0) return;
@@ -20,13 +36,13 @@ FileTable::~FileTable() {
   napi_remove_env_cleanup_hook(env_, OnEnvironmentTeardown, this);
 }
 
-uint32_t FileTable::Add(int fd, std::string path) {
+uint32_t FileTable::Add(int fd, std::string path, FileId inode) {
   // Ids are never 0, and skip any still in use after wrapping around.
   uint32_t id;
   do {
     id = next_id_++;
   } while (id == 0 || files_.count(id) != 0);
-  files_.emplace(id, std::make_unique<LockFile>(fd, std::move(path)));
+  files_.emplace(id, std::make_unique<LockFile>(fd, std::move(path), inode));
   return id;
 }
 

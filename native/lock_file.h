@@ -15,25 +15,34 @@
 #include <string>
 #include <unordered_map>
 
+#include "lock_core.h"
+
 namespace loop_lock {
 
 class LockFile {
  public:
-  LockFile(int fd, std::string path) : fd_(fd), path_(std::move(path)) {}
+  LockFile(int fd, std::string path, FileId id) : fd_(fd), path_(std::move(path)), id_(id) {}
   ~LockFile() { Close(); }
   LockFile(const LockFile&) = delete;
   LockFile& operator=(const LockFile&) = delete;
 
   int fd() const { return fd_; }
   const std::string& path() const { return path_; }
+  const FileId& id() const { return id_; }
 
   // Set once a flock() through this descriptor succeeded: only then does
   // closing need an unlock first.
   void MarkLocked() { locked_ = true; }
 
-  // The file's size as this descriptor last saw or left it, -1 if unknown.
-  long long size() const { return size_; }
-  void set_size(long long size) { size_ = size; }
+  // Whether the file at path() is still the one this descriptor opened.
+  Status Identify(Identity* identity, long long* size) const;
+
+  // Makes a lock just taken the holder's: checks that the file at path()
+  // is still this one and writes the record, stamped now (*started_ms).
+  // *claimed is false, and nothing written, when the file was removed or
+  // replaced since it was opened: then the lock guards nothing.
+  Status Claim(uint32_t pid, const std::string& prompt_json, bool* claimed,
+               int64_t* started_ms);
 
   // Unlocks (if locked) and closes; later calls do nothing.
   void Close();
@@ -41,8 +50,8 @@ class LockFile {
  private:
   int fd_;
   std::string path_;
+  FileId id_;
   bool locked_ = false;
-  long long size_ = -1;
 };
 
 class FileTable {
@@ -53,7 +62,7 @@ class FileTable {
   FileTable& operator=(const FileTable&) = delete;
 
   // Takes ownership of an open descriptor; returns its id.
-  uint32_t Add(int fd, std::string path);
+  uint32_t Add(int fd, std::string path, FileId inode);
   // The open file behind id, or nullptr once it is closed.
   LockFile* Find(uint32_t id);
   // Closes and forgets id; unknown ids are ignored.

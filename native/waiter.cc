@@ -22,8 +22,8 @@ namespace loop_lock {
 namespace {
 
 // Outcomes reported to the JavaScript callback (besides an error object).
-constexpr int kLocked = 0;
-constexpr int kStale = 1;  // the file at the path is no longer ours: reopen
+constexpr int kLocked = 0;  // locked and claimed, with the record's time
+constexpr int kStale = 1;   // the file at the path is no longer ours: reopen
 
 // Backoff of the safety-net poll, in milliseconds. After any wake-up that
 // does not get the lock it restarts at the shortest delay: a holder's close
@@ -52,6 +52,8 @@ struct Wait {
   uint32_t file_id;
   std::string directory;
   std::string name;
+  uint32_t pid;
+  std::string prompt_json;
   int watch = -1;
   uint64_t delay = 0;
   uv_timer_t timer;
@@ -74,7 +76,7 @@ class WaitManager {
 
  private:
   void Attempt(Wait* wait, Wake wake);
-  void Finish(Wait* wait, napi_value outcome);
+  void Finish(Wait* wait, napi_value outcome, napi_value started = nullptr);
   // A finished or cancelled wait leaves the table at once (Detach), and
   // gives back its watch and timer after its callback (Dispose).
   void Detach(Wait* wait);
@@ -127,7 +129,7 @@ Napi::Value MakeError(Napi::Env env, const Status& status) {
   return error;
 }
 
-// wait(handle, directory, name, callback): number
+// wait(handle, directory, name, pid, promptJson, callback): number
 Napi::Value WaitManager::Start(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const uint32_t file_id = info[0].As<Napi::Number>().Uint32Value();
@@ -138,7 +140,9 @@ Napi::Value WaitManager::Start(const Napi::CallbackInfo& info) {
   wait->file_id = file_id;
   wait->directory = info[1].As<Napi::String>().Utf8Value();
   wait->name = info[2].As<Napi::String>().Utf8Value();
-  wait->callback = Napi::Persistent(info[3].As<Napi::Function>());
+  wait->pid = info[3].As<Napi::Number>().Uint32Value();
+  wait->prompt_json = info[4].As<Napi::String>().Utf8Value();
+  wait->callback = Napi::Persistent(info[5].As<Napi::Function>());
   napi_async_init(env, nullptr, Napi::String::New(env, "LoopLockWait"),
                   &wait->async_context);
   uv_timer_init(loop_, &wait->timer);
@@ -175,15 +179,25 @@ void WaitManager::Attempt(Wait* wait, Wake wake) {
   Status status = TryLock(file->fd(), false, &locked);
   if (!status.ok()) return Finish(wait, MakeError(env, status));
   if (locked) {
+    // Claimed here, in the callback that woke up, rather than by calls from
+    // JavaScript: the first microseconds after a wake-up run on cold caches,
+    // and every crossing into JavaScript and back costs several times what
+    // it does warm.
     file->MarkLocked();
-    return Finish(wait, Napi::Number::New(env, kLocked));
+    bool claimed = false;
+    int64_t started_ms = 0;
+    status = file->Claim(wait->pid, wait->prompt_json, &claimed, &started_ms);
+    if (!status.ok()) return Finish(wait, MakeError(env, status));
+    if (!claimed) return Finish(wait, Napi::Number::New(env, kStale));
+    return Finish(wait, Napi::Number::New(env, kLocked),
+                  Napi::Number::New(env, static_cast<double>(started_ms)));
   }
   if (wake == Wake::kRenamed) {
     // The file was deleted, renamed or created: if ours is gone, waiting on
     // it would wait for a lock nobody else will ever take.
     Identity identity = Identity::kSame;
     long long size = -1;
-    status = CheckIdentity(file->fd(), file->path().c_str(), &identity, &size);
+    status = file->Identify(&identity, &size);
     if (!status.ok()) return Finish(wait, MakeError(env, status));
     if (identity != Identity::kSame) return Finish(wait, Napi::Number::New(env, kStale));
   }
@@ -192,7 +206,7 @@ void WaitManager::Attempt(Wait* wait, Wake wake) {
   Arm(wait, wait->delay);
 }
 
-void WaitManager::Finish(Wait* wait, napi_value outcome) {
+void WaitManager::Finish(Wait* wait, napi_value outcome, napi_value started) {
   Napi::Function callback = wait->callback.Value();
   napi_async_context context = wait->async_context;
   wait->async_context = nullptr;
@@ -203,8 +217,9 @@ void WaitManager::Finish(Wait* wait, napi_value outcome) {
   napi_value global;
   napi_get_global(env_, &global);
   napi_value result;
-  const napi_status status =
-      napi_make_callback(env_, context, global, callback, 1, &outcome, &result);
+  napi_value args[2] = {outcome, started};
+  const napi_status status = napi_make_callback(env_, context, global, callback,
+                                                started == nullptr ? 1 : 2, args, &result);
   napi_async_destroy(env_, context);
   Dispose(wait);
   if (status == napi_ok) return;

@@ -4,7 +4,7 @@
 // for holders that unlock without closing, and the only mechanism elsewhere.
 //
 // One wake-up per handoff: the holder's close() wakes the event loop, which
-// takes the lock in the same callback. A thread blocked in flock() would
+// takes the lock and writes the record in the same callback. A thread blocked in flock() would
 // need a second wake-up to hand the result to the loop, and would occupy a
 // thread per waiter; aborting is just forgetting the watch.
 #ifndef LOOP_LOCK_WAITER_H_
@@ -16,8 +16,10 @@
 
 namespace loop_lock {
 
-// Adds wait(file, directory, name, callback) -> id and cancelWait(id); file
-// is an id in `files`.
+// Adds wait(file, directory, name, pid, promptJson, callback) -> id and
+// cancelWait(id); file is an id in `files`. The callback gets (0, the
+// record's time) once the lock is taken and claimed (LockFile::Claim),
+// (1) when the file was removed or replaced, or an error object.
 void InitWaiter(Napi::Env env, Napi::Object exports, FileTable* files);
 
 }  // namespace loop_lock

@@ -56,6 +56,26 @@ test('a waiting acquire() gets the lock when a holder in another process release
   assert.ok(child.lines.some((line) => line.startsWith('released ')), 'the holder released it');
 });
 
+test('a waiter writes its record, byte for byte, stamped when it took the lock', async (t) => {
+  const ws = makeWorkspace(t);
+  const child = await holder(ws, 'other process', 100);
+  const waitStarted = Date.now();
+  const guard = await LoopLock.acquire(ws, 'waited "quoted" é');
+  const resolved = Date.now();
+  try {
+    const started = guard.metadata.started.getTime();
+    assert.ok(started >= waitStarted + 50 && started <= resolved, `stamped at ${started}, between ${waitStarted} and ${resolved}`);
+    assert.equal(
+      fs.readFileSync(guard.lockPath, 'utf8'),
+      `{\n  "pid": ${process.pid},\n  "started": "${guard.metadata.started.toISOString()}",\n  "prompt": "waited \\"quoted\\" é"\n}`,
+    );
+    assert.deepEqual(LoopLock.readExisting(ws), guard.metadata);
+  } finally {
+    guard.release();
+  }
+  await once(child, 'exit');
+});
+
 test('a waiting acquire() gets the lock when its holder is SIGKILLed', async (t) => {
   const ws = makeWorkspace(t);
   const child = await holder(ws, 'doomed');
