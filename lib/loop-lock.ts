@@ -3,7 +3,7 @@ import { constants } from 'node:os';
 import { basename, dirname } from 'node:path';
 import { AlreadyLockedError, LockError, LockParseError, toLockError } from './errors.js';
 import { checkFilesystem, filesystemCleared, type NetworkFilesystemPolicy, networkPolicyOf } from './filesystem.js';
-import { createGuard, heldByThisThread, type LockGuard } from './guard.js';
+import { activateGuard, createGuard, discardGuard, heldByThisThread, type LockGuard, prepareGuard } from './guard.js';
 import { encodePrompt, type LockMetadata, MAX_METADATA_BYTES, parseRecord } from './metadata.js';
 import { type Binding, type Handle, type NativeFailure, native, WaitOutcome } from './native.js';
 import { LOCK_FILE, type LockOptions, lockPathOf } from './paths.js';
@@ -112,10 +112,6 @@ function claim(binding: Binding, handle: Handle, lockPath: string, prompt: strin
     binding.close(handle);
     return null;
   }
-  return guardFor(handle, lockPath, prompt, started);
-}
-
-function guardFor(handle: Handle, lockPath: string, prompt: string, started: number): LockGuard {
   return createGuard(handle, lockPath, { pid: process.pid, started: new Date(started), prompt });
 }
 
@@ -305,13 +301,21 @@ function acquireAsync(
   const directory = dirname(lockPath);
   const name = basename(lockPath);
   let handle: Handle | null = null;
+  // The guard made ahead for the handle being waited on (see prepareGuard).
+  let pending: LockGuard | null = null;
   let waitId = 0;
   let reopens = 0;
 
-  const settle = (): void => {
-    signal?.removeEventListener('abort', onAbort);
+  // Closes the handle, unless its guard was handed out.
+  const closeHandle = (): void => {
+    if (pending !== null) discardGuard(pending);
+    pending = null;
     if (handle !== null) binding.close(handle);
     handle = null;
+  };
+  const settle = (): void => {
+    signal?.removeEventListener('abort', onAbort);
+    closeHandle();
   };
   const fail = (error: unknown): void => {
     settle();
@@ -323,6 +327,7 @@ function acquireAsync(
   }
   const succeed = (guard: LockGuard): void => {
     handle = null;
+    pending = null;
     settle();
     resolve(guard);
   };
@@ -332,9 +337,10 @@ function acquireAsync(
   const onWait = (outcome: WaitOutcome | NativeFailure, started?: number): void => {
     try {
       if (isNativeFailure(outcome)) return fail(outcome);
-      if (outcome === WaitOutcome.Locked) return succeed(guardFor(handle as Handle, lockPath, prompt, started as number));
-      binding.close(handle as Handle);
-      handle = null;
+      if (outcome === WaitOutcome.Locked) {
+        return succeed(activateGuard(pending as LockGuard, handle as Handle, started as number));
+      }
+      closeHandle();
       start();
     } catch (error) {
       fail(error);
@@ -344,6 +350,7 @@ function acquireAsync(
     handle = openForLock(binding, lockPath);
     checkFilesystem(binding, handle, lockPath, policy);
     if (!binding.tryLock(handle, false)) {
+      pending = prepareGuard(handle, lockPath, process.pid, prompt);
       waitId = binding.wait(handle, directory, name, process.pid, promptJson, onWait);
       return;
     }

@@ -39,3 +39,19 @@ test('a guard that is still referenced survives garbage collection', (t) => {
   const { report } = runAbandon(kept, [makeWorkspace(t)]);
   assert.equal(report.keptHeld, true);
 });
+
+test('aborted waits leave nothing to collect; a guard a wait handed out is collected like any other', (t) => {
+  const [abortedIn, waitedIn] = [makeWorkspace(t), makeWorkspace(t)];
+  const run = spawnSync(process.execPath, ['--expose-gc', path.join(FIXTURES, 'gc-waits.js'), abortedIn, waitedIn], {
+    encoding: 'utf8',
+    timeout: 60_000,
+  });
+  assert.equal(run.status, 0, run.stderr);
+  const report = JSON.parse(run.stdout);
+  assert.deepEqual(report.afterAborts, { rejected: 200, warnings: 0, keptHeld: true });
+  assert.equal(report.waitedHeld, true, 'the wait handed out a guard holding the lock');
+  assert.equal(report.waitedHeldAfter, false, 'collecting the dropped guard released the lock');
+  assert.equal(report.warnings.length, 1, JSON.stringify(report.warnings));
+  assert.equal(report.warnings[0].code, 'LOOP_LOCK_GC_RELEASE');
+  assert.ok(report.warnings[0].message.includes(path.join(waitedIn, '.ralph', 'loop.lock')), report.warnings[0].message);
+});
