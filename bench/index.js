@@ -32,6 +32,7 @@ const { TIMED_ROWS, buildResult, printTable } = require('./report');
 const ROOT = path.join(__dirname, '..');
 const BUILD = path.join(__dirname, '.build');
 const FLOOR = path.join(BUILD, 'floor');
+const { CLAIM_FLOOR } = require('./report');
 
 const NODE_CONTENDERS = ['loop-lock', 'fs-ext', 'fs-native-extensions', 'os-lock', 'proper-lockfile'];
 
@@ -175,20 +176,27 @@ async function timedRows(root, contenders) {
  */
 async function handoffRow(root, contenders) {
   const pairs = [];
-  for (const contender of contenders) {
-    if (!contender.ok || contender.info.waitMissing) continue;
-    const holder = contender.spawn(`${contender.name} handoff holder`);
-    const waiter = contender.spawn(`${contender.name} handoff waiter`);
+  const addPair = async (contender, name, waitCommand) => {
+    const holder = contender.spawn(`${name} handoff holder`);
+    const waiter = contender.spawn(`${name} handoff waiter`);
     for (const proc of [holder, waiter]) {
       const ready = await proc.ready();
       if (!ready.ok) throw new Error(`${proc.label}: ${ready.reason}`);
     }
-    pairs.push({ contender, holder, waiter, lockPath: workspace(root, contender.name, 'handoff'), samples: [] });
+    const dir = name.replace(/[^A-Za-z0-9-]+/g, '-');
+    pairs.push({ name, holder, waiter, waitCommand, lockPath: workspace(root, dir, 'handoff'), samples: [] });
+  };
+  for (const contender of contenders) {
+    if (!contender.ok || contender.info.waitMissing) continue;
+    await addPair(contender, contender.name, 'wait');
+    // The floor again, doing after its wake-up what acquire() must before
+    // it resolves: check the path and write the record.
+    if (contender.kind === 'floor') await addPair(contender, CLAIM_FLOOR, 'waitClaim');
   }
   const handoff = async (pair) => {
     payload(await pair.holder.request(`hold ${pair.lockPath}`), 'held');
     // "waiting" means the wait call is made; the sleep lets it park.
-    payload(await pair.waiter.request(`wait ${pair.lockPath}`), 'waiting');
+    payload(await pair.waiter.request(`${pair.waitCommand} ${pair.lockPath}`), 'waiting');
     await sleep(config.parkMs * (1 + Math.random()));
     const released = BigInt(payload(await pair.holder.request('release'), 'released'));
     const gotIt = BigInt(payload(await pair.waiter.next(), 'acquired'));
@@ -206,7 +214,7 @@ async function handoffRow(root, contenders) {
   }
   const results = new Map();
   for (const pair of pairs) {
-    if (pair.samples.length > 0) results.set(pair.contender.name, summarize(inRounds(pair.samples, 20)));
+    if (pair.samples.length > 0) results.set(pair.name, summarize(inRounds(pair.samples, 20)));
     await Promise.all([pair.holder.close(), pair.waiter.close()]);
   }
   return results;
