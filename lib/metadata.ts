@@ -46,13 +46,58 @@ const RFC3339 = /^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,
 
 /** Parses an RFC 3339 timestamp into a Date (milliseconds kept), or null. */
 export function parseTimestamp(text: string): Date | null {
-  // loop-lock's own form (toISOString's: milliseconds and "Z") is taken
-  // when it round-trips exactly, at half the cost of the general parse.
-  if (text.length === 24) {
-    const date = new Date(text);
-    if (!Number.isNaN(date.getTime()) && date.toISOString() === text) return date;
+  const own = parseOwnForm(text);
+  return own === undefined ? parseGeneral(text) : own;
+}
+
+const DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+
+/** The decimal number in text[from, from + count), or -1 if a character is not a digit. */
+function digits(text: string, from: number, count: number): number {
+  let value = 0;
+  for (let i = from; i < from + count; i++) {
+    const digit = text.charCodeAt(i) - 48;
+    if (digit < 0 || digit > 9) return -1;
+    value = value * 10 + digit;
   }
-  return parseGeneral(text);
+  return value;
+}
+
+/**
+ * loop-lock's own form, Date#toISOString's (YYYY-MM-DDTHH:MM:SS.mmmZ), read
+ * field by field: a fifth of the cost of having Date parse it and checking
+ * the round trip, on the path every contended tryAcquire and status takes.
+ * Undefined when the text has another form; null when it has this one but
+ * names no real time.
+ */
+function parseOwnForm(text: string): Date | null | undefined {
+  if (
+    text.length !== 24 ||
+    text[4] !== '-' ||
+    text[7] !== '-' ||
+    text[10] !== 'T' ||
+    text[13] !== ':' ||
+    text[16] !== ':' ||
+    text[19] !== '.' ||
+    text[23] !== 'Z'
+  ) {
+    return undefined;
+  }
+  const year = digits(text, 0, 4);
+  const month = digits(text, 5, 2);
+  const day = digits(text, 8, 2);
+  const hour = digits(text, 11, 2);
+  const minute = digits(text, 14, 2);
+  const second = digits(text, 17, 2);
+  const millis = digits(text, 20, 3);
+  if (year < 0 || month < 0 || day < 0 || hour < 0 || minute < 0 || second < 0 || millis < 0) return undefined;
+  const leapDay = month === 2 && year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0) ? 1 : 0;
+  if (month < 1 || month > 12 || day < 1 || day > (DAYS_IN_MONTH[month - 1] as number) + leapDay) return null;
+  if (hour > 23 || minute > 59 || second > 59) return null;
+  const date = new Date(Date.UTC(year, month - 1, day, hour, minute, second, millis));
+  // Date.UTC reads years 0 to 99 as 1900 to 1999.
+  if (year < 100) date.setUTCFullYear(year, month - 1, day);
+  return date;
 }
 
 function parseGeneral(text: string): Date | null {

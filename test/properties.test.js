@@ -238,3 +238,31 @@ test('records stamp times exactly as Date#toISOString writes them, over the whol
     { numRuns: 20000 },
   );
 });
+
+test('timestamps in loop-lock\'s own form parse exactly as Date does, and malformed ones as before', () => {
+  const { parseTimestamp } = require('../dist/metadata.js');
+  // What the parser did before it read the form field by field.
+  const viaDate = (text) => {
+    const date = new Date(text);
+    return !Number.isNaN(date.getTime()) && date.toISOString() === text ? date.getTime() : null;
+  };
+  fc.assert(
+    fc.property(fc.integer({ min: -62167219200000, max: 253402300799999 }), (ms) => {
+      const text = new Date(ms).toISOString();
+      assert.equal(parseTimestamp(text)?.getTime(), ms, text);
+    }),
+    { numRuns: 20000 },
+  );
+  // Own-form strings with any digits in any field: valid or not, same answer.
+  const field = (n) => fc.string({ unit: fc.constantFrom(...'0123456789'), minLength: n, maxLength: n });
+  fc.assert(
+    fc.property(fc.tuple(field(4), field(2), field(2), field(2), field(2), field(2), field(3)), ([y, mo, d, h, mi, s, ms]) => {
+      const text = `${y}-${mo}-${d}T${h}:${mi}:${s}.${ms}Z`;
+      assert.equal(parseTimestamp(text)?.getTime() ?? null, viaDate(text), text);
+    }),
+    { numRuns: 20000 },
+  );
+  for (const text of ['0000-02-29T00:00:00.000Z', '1900-02-29T00:00:00.000Z', '0099-12-31T23:59:59.999Z', '2024-02-29T12:00:00.000Z']) {
+    assert.equal(parseTimestamp(text)?.getTime() ?? null, viaDate(text), text);
+  }
+});
