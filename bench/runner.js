@@ -99,9 +99,8 @@ async function cycles(lockPath, count) {
 /**
  * RSS and descriptors around `count` row-1 cycles, with RSS read (after a
  * full GC) at each tenth of the run. The warm-up (a fifth as many cycles)
- * lets V8 grow its young generation and malloc its arenas to their working
- * size first: for loop-lock that takes some 100,000 cycles and 50 MB, and
- * says nothing about leaks.
+ * lets V8 and malloc reach their working size first, which says nothing
+ * about leaks (the young generation is held at 1 MB: see memoryRow).
  */
 async function memory(lockPath, count) {
   await cycles(lockPath, Math.max(1000, Math.round(count / 5)));
