@@ -93,6 +93,17 @@ for (const [name, call] of Object.entries(calls)) {
     assert.deepEqual(fs.readdirSync(workspace), []);
   });
 
+  test(`${name}: a path longer than PATH_MAX, or with a name longer than NAME_MAX, is LockError ENAMETOOLONG`, (t) => {
+    const workspace = makeWorkspace(t);
+    const deep = path.join(workspace, ...Array.from({ length: 40 }, () => 'd'.repeat(120)));
+    const wide = path.join(workspace, 'n'.repeat(300));
+    for (const options of [undefined, { networkFilesystem: 'allow' }]) {
+      assertLockError(() => call(deep, options), 'ENAMETOOLONG', workspace);
+      assertLockError(() => call(wide, options), 'ENAMETOOLONG', workspace);
+    }
+    assert.deepEqual(fs.readdirSync(workspace), []);
+  });
+
   test(`${name}: a workspace that is a regular file is LockError ENOTDIR, and the file is unchanged`, (t) => {
     const dir = makeWorkspace(t);
     const file = path.join(dir, 'not-a-dir');
