@@ -79,9 +79,9 @@ export class LockGuard implements Disposable {
 
   /**
    * Checks that the lock file at `lockPath` is still the file this guard
-   * locked: one `lstat` against the inode it opened, no timers. If it was deleted (say
-   * by `rm -rf .ralph` or `git clean -fdx`) or replaced, a newcomer can lock
-   * the new file while this guard still "holds" the old one.
+   * locked: one `lstat` against the inode it opened, no timers. If it was
+   * deleted (say by `rm -rf .ralph` or `git clean -fdx`) or replaced, a
+   * newcomer can lock the new file while this guard still "holds" the old one.
    */
   state(): GuardState {
     const handle = this.#handle;
