@@ -126,15 +126,17 @@ Napi::Value Probe(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   // Copied into a stack buffer, not a std::string: probes run in loops,
   // and the heap allocation was a tenth of what the addon adds to open(),
-  // flock() and close(). A path that fills the buffer is too long for
-  // open() anyway (PATH_MAX), which then says ENAMETOOLONG.
-  char path[PATH_MAX + 1];
+  // flock() and close(). open() refuses paths of PATH_MAX bytes or more
+  // (ENAMETOOLONG), so any path that fits is whole here: the copy stops
+  // short of a UTF-8 sequence that would not fit, at most 3 bytes early,
+  // and a path cut that way still has at least PATH_MAX bytes.
+  char path[PATH_MAX + 4];
   size_t length = 0;
   napi_get_value_string_utf8(env, info[0], path, sizeof path, &length);
   if (length == 0 || std::memchr(path, '\0', length) != nullptr) {
     return ThrowStatus(env, Status{EINVAL, "open"});
   }
-  if (length == PATH_MAX) return ThrowStatus(env, Status{ENAMETOOLONG, "open"});
+  if (length >= PATH_MAX) return ThrowStatus(env, Status{ENAMETOOLONG, "open"});
   int fd = -1;
   FileId id;
   Status status = OpenLockFile(path, OpenMode::kReadOnly, &fd, &id);

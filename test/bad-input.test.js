@@ -347,3 +347,22 @@ test('a dangling symlink as .ralph is a LockError naming the path, and its targe
   assertLockError(() => LoopLock.tryAcquire(workspace, 'p'), 'ENOENT', lockPathIn(workspace));
   assert.deepEqual(fs.readdirSync(outside), []);
 });
+
+test('a path cut inside a multi-byte character at PATH_MAX is ENAMETOOLONG, not a shorter path', (t) => {
+  const workspace = makeWorkspace(t);
+  // Lay the path out so that "é" (2 bytes) straddles byte 4095, where a
+  // PATH_MAX buffer ends: the copy must not stop before it and open the rest.
+  // Names stay under NAME_MAX, so only the path's length is wrong, and a
+  // path cut short would name a missing file: isLocked false, no error.
+  const head = path.join(workspace, 'x');
+  let before = '';
+  while (Buffer.byteLength(head) + 1 + before.length + 201 < 4095) before += `${'a'.repeat(200)}/`;
+  before += 'a'.repeat(4095 - Buffer.byteLength(head) - 1 - before.length);
+  const lockFile = `${before}é${'b'.repeat(20)}`;
+  const lockPath = path.join(head, lockFile);
+  assert.equal(Buffer.byteLength(lockPath.slice(0, lockPath.indexOf('é'))), 4095);
+  for (const options of [{ lockFile }, { lockFile, networkFilesystem: 'allow' }]) {
+    assertLockError(() => LoopLock.isLocked(head, options), 'ENAMETOOLONG', workspace);
+    assertLockError(() => LoopLock.status(head, options), 'ENAMETOOLONG', workspace);
+  }
+});
