@@ -31,7 +31,7 @@ int64_t NowMs() {
 
 void AppendTimestamp(int64_t ms, std::string* out) {
   const int64_t days = FloorDiv(ms, kMsPerDay);
-  const int64_t in_day = ms - days * kMsPerDay;
+  const int64_t in_day = (ms % kMsPerDay + kMsPerDay) % kMsPerDay;
   // Civil date from days since 1970-01-01 in the proleptic Gregorian
   // calendar (H. Hinnant's civil_from_days): eras of 400 years, years
   // starting on March 1 so the leap day comes last.
