@@ -32,6 +32,9 @@ const registry = new FinalizationRegistry<readonly [Handle, string]>(([handle, l
 
 const constructing = Symbol('LockGuard');
 
+// A guard's handle, for the functions below the class (set in its static block).
+let handleOf: (guard: LockGuard) => Handle | null;
+
 /**
  * Proof that this process holds the lock. Hold on to it: the lock is
  * released by `release()`, by `using`, when the process exits or crashes,
@@ -51,6 +54,10 @@ export class LockGuard implements Disposable {
     this.lockPath = lockPath;
     this.metadata = metadata;
     registry.register(this, [handle, lockPath], this);
+  }
+
+  static {
+    handleOf = (guard) => guard.#handle;
   }
 
   /** True once `release()` has run (or the guard was disposed). */
@@ -143,9 +150,9 @@ export function prepareGuard(handle: Handle, lockPath: string, pid: number, prom
 }
 
 /** Makes a prepared guard the holder's, once its record is written at `started` (ms). */
-export function activateGuard(guard: LockGuard, handle: Handle, started: number): LockGuard {
+export function activateGuard(guard: LockGuard, started: number): LockGuard {
   guard.metadata.started.setTime(started);
-  liveHandles.add(handle);
+  liveHandles.add(handleOf(guard) as Handle);
   return guard;
 }
 

@@ -284,9 +284,11 @@ function isNativeFailure(outcome: WaitOutcome | NativeFailure): outcome is Nativ
 }
 
 /**
- * The state machine behind `acquire()`: try at once; if held, wait on the
- * event loop (see native/waiter.h) and claim when the wait reports the lock;
- * reopen when it reports the file replaced. Every exit closes the handle.
+ * The state machine behind `acquire()`: try at once; if held, make the guard
+ * ahead and wait on the event loop (see native/waiter.h), which takes and
+ * claims the lock; then hand out the guard, or reopen when the wait reports
+ * the file replaced. Every exit but the one that hands out the guard closes
+ * the handle.
  */
 function acquireAsync(
   lockPath: string,
@@ -306,7 +308,7 @@ function acquireAsync(
   let waitId = 0;
   let reopens = 0;
 
-  // Closes the handle, unless its guard was handed out.
+  // Closes the handle and forgets its guard; succeed() clears both first.
   const closeHandle = (): void => {
     if (pending !== null) discardGuard(pending);
     pending = null;
@@ -332,13 +334,16 @@ function acquireAsync(
     resolve(guard);
   };
   // Locked means locked and claimed (see native/waiter.h); Stale, that the
-  // file was replaced while waiting, which takes an event each time and is
-  // not counted against MAX_REOPENS.
+  // file was removed or replaced while waiting or just before the wait took
+  // the lock. Each of those takes a filesystem event, so they are not counted
+  // against MAX_REOPENS: a wait goes on waiting while a peer keeps replacing
+  // the file. Only the synchronous reopen loop in start(), which could spin,
+  // is bounded.
   const onWait = (outcome: WaitOutcome | NativeFailure, started?: number): void => {
     try {
       if (isNativeFailure(outcome)) return fail(outcome);
       if (outcome === WaitOutcome.Locked) {
-        return succeed(activateGuard(pending as LockGuard, handle as Handle, started as number));
+        return succeed(activateGuard(pending as LockGuard, started as number));
       }
       closeHandle();
       start();
