@@ -27,12 +27,11 @@ const { setTimeout: sleep } = require('node:timers/promises');
 const { Proc, payload } = require('./proc');
 const { inRounds, summarize } = require('./stats');
 const { LOCK_FILE } = require('./contenders');
-const { TIMED_ROWS, buildResult, printTable } = require('./report');
+const { CLAIM_FLOOR, TIMED_ROWS, buildResult, printTable } = require('./report');
 
 const ROOT = path.join(__dirname, '..');
 const BUILD = path.join(__dirname, '.build');
 const FLOOR = path.join(BUILD, 'floor');
-const { CLAIM_FLOOR } = require('./report');
 
 const NODE_CONTENDERS = ['loop-lock', 'fs-ext', 'fs-native-extensions', 'os-lock', 'proper-lockfile'];
 

@@ -53,6 +53,8 @@ struct Wait {
   std::string directory;
   std::string name;
   uint32_t pid;
+  // The record's prompt, copied once per wait (up to the 1 MiB a record may
+  // hold): the claim writes it from the callback, without JavaScript.
   std::string prompt_json;
   int watch = -1;
   uint64_t delay = 0;

@@ -4,9 +4,10 @@
 // for holders that unlock without closing, and the only mechanism elsewhere.
 //
 // One wake-up per handoff: the holder's close() wakes the event loop, which
-// takes the lock and writes the record in the same callback. A thread blocked in flock() would
-// need a second wake-up to hand the result to the loop, and would occupy a
-// thread per waiter; aborting is just forgetting the watch.
+// takes the lock and writes the record in the same callback. A thread
+// blocked in flock() would need a second wake-up to hand the result to the
+// loop, and would occupy a thread per waiter; aborting is just forgetting
+// the watch.
 #ifndef LOOP_LOCK_WAITER_H_
 #define LOOP_LOCK_WAITER_H_
 
