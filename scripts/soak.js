@@ -151,9 +151,12 @@ async function worker(workspace, deadline) {
   const names = Object.keys(operations);
 
   // Warm up and settle before counting descriptors: the first calls load
-  // the addon, and a wait's inotify descriptor closes a moment after it.
+  // the addon, and the inotify descriptor waits share closes a second after
+  // the last wait ends (kInotifyIdleMs in native/waiter.cc), so both counts
+  // are taken after longer than that.
+  const SETTLE_MS = 1500;
   for (const name of names) await operations[name]();
-  await sleep(50);
+  await sleep(SETTLE_MS);
   const fdStart = openDescriptors();
   const rssStart = process.memoryUsage().rss;
   let fdMax = fdStart;
@@ -166,7 +169,7 @@ async function worker(workspace, deadline) {
       await sleep(0);
     }
   }
-  await sleep(50);
+  await sleep(SETTLE_MS);
   const fdEnd = openDescriptors();
   if (fdEnd > fdStart) violation(`descriptors grew from ${fdStart} to ${fdEnd}`);
   return {
