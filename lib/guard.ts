@@ -74,9 +74,12 @@ export class LockGuard implements Disposable {
     const handle = this.#handle;
     if (handle === null) return;
     this.#handle = null;
+    // Unlock first: a waiter may be woken by it, and the bookkeeping below
+    // (the registry above all) is slow on the cold caches of a process that
+    // has just been woken to release.
+    native().close(handle);
     registry.unregister(this);
     liveHandles.delete(handle);
-    native().close(handle);
   }
 
   /** Same as `release()`, for `using guard = LoopLock.tryAcquire(...)`. */
