@@ -34,8 +34,8 @@ Napi::Value RecordValue(Napi::Env env, const std::string& bytes, size_t max_byte
 
 // lib/paths.ts validates paths; this keeps a NUL from silently cutting the
 // C string short if one ever got through.
-bool IsUsablePath(const std::string& path) {
-  return !path.empty() && std::memchr(path.data(), '\0', path.size()) == nullptr;
+bool IsUsablePath(const char* path, size_t length) {
+  return length > 0 && std::memchr(path, '\0', length) == nullptr;
 }
 
 FileTable* FilesOf(const Napi::CallbackInfo& info) {
@@ -54,7 +54,7 @@ LockFile* OpenFileArg(const Napi::CallbackInfo& info) {
 Napi::Value Open(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::string path = info[0].As<Napi::String>().Utf8Value();
-  if (!IsUsablePath(path)) return ThrowStatus(env, Status{EINVAL, "open"});
+  if (!IsUsablePath(path.data(), path.size())) return ThrowStatus(env, Status{EINVAL, "open"});
   const OpenMode mode =
       info[1].As<Napi::Boolean>().Value() ? OpenMode::kCreate : OpenMode::kReadOnly;
   int fd = -1;
@@ -133,9 +133,7 @@ Napi::Value Probe(const Napi::CallbackInfo& info) {
   char path[PATH_MAX + 4];
   size_t length = 0;
   napi_get_value_string_utf8(env, info[0], path, sizeof path, &length);
-  if (length == 0 || std::memchr(path, '\0', length) != nullptr) {
-    return ThrowStatus(env, Status{EINVAL, "open"});
-  }
+  if (!IsUsablePath(path, length)) return ThrowStatus(env, Status{EINVAL, "open"});
   if (length >= PATH_MAX) return ThrowStatus(env, Status{ENAMETOOLONG, "open"});
   int fd = -1;
   FileId id;
