@@ -52,6 +52,13 @@ export function parseTimestamp(text: string): Date | null {
 
 const DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
 
+/** Whether the fields name a real UTC time (proleptic Gregorian; no leap second). */
+function isRealTime(year: number, month: number, day: number, hour: number, minute: number, second: number): boolean {
+  if (month < 1 || month > 12 || day < 1 || hour > 23 || minute > 59 || second > 59) return false;
+  const leapDay = month === 2 && year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0) ? 1 : 0;
+  return day <= (DAYS_IN_MONTH[month - 1] as number) + leapDay;
+}
+
 /** The decimal number in text[from, from + count), or -1 if a character is not a digit. */
 function digits(text: string, from: number, count: number): number {
   let value = 0;
@@ -91,9 +98,7 @@ function parseOwnForm(text: string): Date | null | undefined {
   const second = digits(text, 17, 2);
   const millis = digits(text, 20, 3);
   if (year < 0 || month < 0 || day < 0 || hour < 0 || minute < 0 || second < 0 || millis < 0) return undefined;
-  const leapDay = month === 2 && year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0) ? 1 : 0;
-  if (month < 1 || month > 12 || day < 1 || day > (DAYS_IN_MONTH[month - 1] as number) + leapDay) return null;
-  if (hour > 23 || minute > 59 || second > 59) return null;
+  if (!isRealTime(year, month, day, hour, minute, second)) return null;
   const date = new Date(Date.UTC(year, month - 1, day, hour, minute, second, millis));
   // Date.UTC reads years 0 to 99 as 1900 to 1999.
   if (year < 100) date.setUTCFullYear(year, month - 1, day);
@@ -112,10 +117,7 @@ function parseGeneral(text: string): Date | null {
     number,
   ];
   const millis = m[7] === undefined ? 0 : Number(m[7].slice(0, 3).padEnd(3, '0'));
-  const daysInMonth = new Date(Date.UTC(year, month, 0)).getUTCDate();
-  if (month < 1 || month > 12 || day < 1 || day > daysInMonth || hour > 23 || minute > 59 || second > 59) {
-    return null;
-  }
+  if (!isRealTime(year, month, day, hour, minute, second)) return null;
   let offsetMinutes = 0;
   if (m[8] === undefined) {
     const offsetHours = Number(m[10]);
