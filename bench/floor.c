@@ -156,21 +156,7 @@ int main(void) {
       close(held_fd);
       held_fd = -1;
       printf("released %llu\n", (unsigned long long)start);
-    } else if (strcmp(cmd, "wait") == 0) {
-      held_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-      if (held_fd < 0) die("open", path);
-      printf("waiting\n");
-      fflush(stdout);
-      if (flock(held_fd, LOCK_EX) < 0) die("flock", path);
-      uint64_t acquired = now_ns();
-      printf("acquired %llu\n", (unsigned long long)acquired);
-    } else if (strcmp(cmd, "waitClaim") == 0) {
-      // What a waiter must do before it may say it holds the lock with its
-      // record written, as acquire() does: once flock() returns, check that
-      // the path still names the locked inode (lstat), then write the record
-      // with a NUL first byte and the real one last (see WriteRecord in
-      // native/lock_core.h). The record is the same length as the holder's,
-      // so no ftruncate, as in loop-lock.
+    } else if (strcmp(cmd, "wait") == 0 || strcmp(cmd, "waitClaim") == 0) {
       held_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
       if (held_fd < 0) die("open", path);
       struct stat opened, current;
@@ -178,12 +164,20 @@ int main(void) {
       printf("waiting\n");
       fflush(stdout);
       if (flock(held_fd, LOCK_EX) < 0) die("flock", path);
-      if (lstat(path, &current) < 0) die("lstat", path);
-      if (current.st_ino != opened.st_ino || current.st_dev != opened.st_dev) die("identity", path);
-      static const char writing = '\0';
-      struct iovec parts[2] = {{(void *)&writing, 1}, {record + 1, record_len - 1}};
-      if (pwritev(held_fd, parts, 2, 0) != (ssize_t)record_len) die("pwritev", path);
-      if (pwrite(held_fd, record, 1, 0) != 1) die("pwrite", path);
+      if (strcmp(cmd, "waitClaim") == 0) {
+        // What a waiter must do before it may say it holds the lock with
+        // its record written, as acquire() does: check that the path still
+        // names the locked inode (lstat), then write the record with a NUL
+        // first byte and the real one last (see WriteRecord in
+        // native/lock_core.h). The record is the same length as the
+        // holder's, so no ftruncate, as in loop-lock.
+        if (lstat(path, &current) < 0) die("lstat", path);
+        if (current.st_ino != opened.st_ino || current.st_dev != opened.st_dev) die("identity", path);
+        static const char writing = '\0';
+        struct iovec parts[2] = {{(void *)&writing, 1}, {record + 1, record_len - 1}};
+        if (pwritev(held_fd, parts, 2, 0) != (ssize_t)record_len) die("pwritev", path);
+        if (pwrite(held_fd, record, 1, 0) != 1) die("pwrite", path);
+      }
       uint64_t acquired = now_ns();
       printf("acquired %llu\n", (unsigned long long)acquired);
     } else if (strcmp(cmd, "memory") == 0) {
