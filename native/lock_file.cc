@@ -33,7 +33,7 @@ FileTable::FileTable(napi_env env) : env_(env) {
 }
 
 FileTable::~FileTable() {
-  napi_remove_env_cleanup_hook(env_, OnEnvironmentTeardown, this);
+  if (hooked_) napi_remove_env_cleanup_hook(env_, OnEnvironmentTeardown, this);
 }
 
 uint32_t FileTable::Add(int fd, std::string path, FileId inode) {
@@ -54,7 +54,9 @@ LockFile* FileTable::Find(uint32_t id) {
 void FileTable::Close(uint32_t id) { files_.erase(id); }
 
 void FileTable::OnEnvironmentTeardown(void* self) {
-  static_cast<FileTable*>(self)->files_.clear();
+  auto* table = static_cast<FileTable*>(self);
+  table->hooked_ = false;
+  table->files_.clear();
 }
 
 }  // namespace loop_lock

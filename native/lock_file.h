@@ -72,6 +72,10 @@ class FileTable {
   static void OnEnvironmentTeardown(void* self);
 
   napi_env env_;
+  // Until the teardown hook has run: removing a hook that already ran is a
+  // no-op in Node but a panic in Deno, whose instance data finalizer (which
+  // deletes this table) runs after the hooks, as Node's does.
+  bool hooked_ = true;
   std::unordered_map<uint32_t, std::unique_ptr<LockFile>> files_;
   uint32_t next_id_ = 1;
 };
