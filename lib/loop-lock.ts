@@ -1,12 +1,13 @@
 import { mkdirSync } from 'node:fs';
 import { constants } from 'node:os';
-import { basename, dirname } from 'node:path';
+import { dirname } from 'node:path';
 import { AlreadyLockedError, LockError, LockParseError, toLockError } from './errors.js';
 import { checkFilesystem, filesystemCleared, type NetworkFilesystemPolicy, networkPolicyOf } from './filesystem.js';
 import { activateGuard, createGuard, discardGuard, heldByThisThread, type LockGuard, prepareGuard } from './guard.js';
 import { encodePrompt, type LockMetadata, MAX_METADATA_BYTES, parseRecord } from './metadata.js';
 import { type Binding, type Handle, type NativeFailure, native, WaitOutcome } from './native.js';
 import { LOCK_FILE, type LockOptions, lockPathOf } from './paths.js';
+import { type PendingWait, startWait } from './wait.js';
 
 /** What `LoopLock.status()` reports. */
 export interface LockStatus {
@@ -300,12 +301,10 @@ function acquireAsync(
   reject: (reason: unknown) => void,
 ): void {
   const binding = native();
-  const directory = dirname(lockPath);
-  const name = basename(lockPath);
   let handle: Handle | null = null;
   // The guard made ahead for the handle being waited on (see prepareGuard).
   let pending: LockGuard | null = null;
-  let waitId = 0;
+  let wait: PendingWait | null = null;
   let reopens = 0;
 
   // Closes the handle and forgets its guard; succeed() clears both first.
@@ -324,7 +323,7 @@ function acquireAsync(
     reject(error instanceof LockError || error === signal?.reason ? error : toLockError(error, lockPath));
   };
   function onAbort(): void {
-    binding.cancelWait(waitId);
+    wait?.cancel();
     fail(signal?.reason);
   }
   const succeed = (guard: LockGuard): void => {
@@ -356,7 +355,7 @@ function acquireAsync(
     checkFilesystem(binding, handle, lockPath, policy);
     if (!binding.tryLock(handle, false)) {
       pending = prepareGuard(handle, lockPath, process.pid, prompt);
-      waitId = binding.wait(handle, directory, name, process.pid, promptJson, onWait);
+      wait = startWait(binding, handle, lockPath, process.pid, promptJson, onWait);
       return;
     }
     const guard = claim(binding, handle, lockPath, prompt, promptJson);

@@ -69,9 +69,10 @@ export interface Binding {
    * `handle` succeeds, then claims it as `claim` does; `directory` and
    * `name` locate the file for inotify. Calls back exactly once unless
    * cancelled, with `started` (claim's stamp) when the outcome is Locked.
-   * Returns the wait's id.
+   * Returns the wait's id. Absent where the addon cannot watch the event
+   * loop (Bun, Deno: `RunsOnNode` in native/binding.cc); see lib/wait.ts.
    */
-  wait(
+  wait?(
     handle: Handle,
     directory: string,
     name: string,
@@ -79,8 +80,8 @@ export interface Binding {
     promptJson: string,
     callback: (outcome: WaitOutcome | NativeFailure, started?: number) => void,
   ): number;
-  /** Stops a wait; its callback is never called. Unknown ids are ignored. */
-  cancelWait(id: number): void;
+  /** Stops a wait; its callback is never called. Unknown ids are ignored. Absent with `wait`. */
+  cancelWait?(id: number): void;
   /** A time as records hold it (Date#toISOString's form); for tests. */
   formatTimestamp(ms: number): string;
 }

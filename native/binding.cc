@@ -199,6 +199,22 @@ Napi::Value Close(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// Whether this is Node.js, not a runtime that loads Node-API addons but
+// emulates only part of libuv and of Node's environment teardown: Bun has no
+// uv_poll (a wait aborts the process), and Deno frees an async cleanup hook's
+// handle itself after the hook returns, so the hook's own
+// napi_remove_async_cleanup_hook, which Node requires, frees it twice. Under
+// those the addon leaves the event-loop waiter out, and acquire() waits from
+// JavaScript (lib/poll-wait.ts).
+bool RunsOnNode(Napi::Env env) {
+  Napi::Value process = env.Global().Get("process").UnwrapOr(env.Undefined());
+  if (!process.IsObject()) return false;
+  Napi::Value versions = process.As<Napi::Object>().Get("versions").UnwrapOr(env.Undefined());
+  if (!versions.IsObject()) return false;
+  const Napi::Object names = versions.As<Napi::Object>();
+  return !names.Has("bun").UnwrapOr(true) && !names.Has("deno").UnwrapOr(true);
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   auto* files = new FileTable(env);
   napi_set_instance_data(
@@ -215,7 +231,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("filesystem", Napi::Function::New(env, Filesystem, "filesystem", files));
   exports.Set("close", Napi::Function::New(env, Close, "close", files));
   exports.Set("formatTimestamp", Napi::Function::New(env, FormatTimestamp, "formatTimestamp"));
-  InitWaiter(env, exports, files);
+  if (RunsOnNode(env)) InitWaiter(env, exports, files);
   return exports;
 }
 

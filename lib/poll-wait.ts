@@ -1,0 +1,111 @@
+import { type FSWatcher, watch } from 'node:fs';
+import { basename, dirname } from 'node:path';
+import { type Binding, type Handle, Identity, type NativeFailure, WaitOutcome } from './native.js';
+import type { PendingWait, WaitCallback } from './wait.js';
+
+// The backoff of the poll: the same bounds as the addon's safety net, so a
+// holder that unlocks without telling anyone is seen within 100 ms.
+const FIRST_RETRY_MS = 1;
+const MAX_RETRY_MS = 100;
+
+/**
+ * Waits for the lock on `handle` from JavaScript, for runtimes whose event
+ * loop the addon cannot watch (Bun, Deno: see `RunsOnNode` in
+ * native/binding.cc): `flock(LOCK_EX | LOCK_NB)` on a timer backing off from
+ * 1 ms to 100 ms, retried at once whenever `fs.watch` reports a change to
+ * the lock file's directory entry. Deno reports the close of a file opened
+ * for writing there, so a loop-lock or Rust holder's release wakes it at once;
+ * Bun reports creation, removal and renames only. Every try also checks that
+ * the path still names the waited-on file, so a waiter whose file is removed,
+ * replaced or moved away (a parent directory renamed) reopens within one
+ * backoff step. Nothing blocks, so cancelling is clearing a timer and
+ * closing a watcher.
+ */
+export class PollWait implements PendingWait {
+  readonly #binding: Binding;
+  readonly #handle: Handle;
+  readonly #pid: number;
+  readonly #promptJson: string;
+  readonly #callback: WaitCallback;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #watcher: FSWatcher | undefined;
+  #delay = 0;
+  #done = false;
+
+  constructor(
+    binding: Binding,
+    handle: Handle,
+    lockPath: string,
+    pid: number,
+    promptJson: string,
+    callback: WaitCallback,
+  ) {
+    this.#binding = binding;
+    this.#handle = handle;
+    this.#pid = pid;
+    this.#promptJson = promptJson;
+    this.#callback = callback;
+    this.#watcher = watchEntry(lockPath, () => this.#attempt(true));
+    // The first try runs on a later turn, after the watch is in place, so a
+    // release between the caller's failed try and now is not lost.
+    this.#arm(0);
+  }
+
+  cancel(): void {
+    if (this.#done) return;
+    this.#done = true;
+    clearTimeout(this.#timer);
+    this.#watcher?.close();
+    this.#watcher = undefined;
+  }
+
+  #arm(delay: number): void {
+    clearTimeout(this.#timer);
+    this.#timer = setTimeout(() => this.#attempt(false), delay);
+  }
+
+  #attempt(woken: boolean): void {
+    if (this.#done) return;
+    let outcome: WaitOutcome | NativeFailure;
+    let started: number | undefined;
+    try {
+      if (this.#binding.tryLock(this.#handle, false)) {
+        const stamp = this.#binding.claim(this.#handle, this.#pid, this.#promptJson);
+        outcome = stamp === null ? WaitOutcome.Stale : WaitOutcome.Locked;
+        started = stamp ?? undefined;
+      } else if (this.#binding.identity(this.#handle) !== Identity.Same) {
+        outcome = WaitOutcome.Stale;
+      } else {
+        // After an event, try again soon: a holder's close is reported a
+        // moment before the kernel drops its flock.
+        this.#delay = woken ? FIRST_RETRY_MS : Math.min(Math.max(this.#delay * 2, FIRST_RETRY_MS), MAX_RETRY_MS);
+        this.#arm(this.#delay);
+        return;
+      }
+    } catch (error) {
+      outcome = error as NativeFailure;
+    }
+    this.cancel();
+    if (started === undefined) this.#callback(outcome);
+    else this.#callback(outcome, started);
+  }
+}
+
+/**
+ * Watches the directory holding `lockPath` for changes to its entry; none
+ * when the runtime cannot watch it (inotify instances exhausted): the poll
+ * alone still finds the lock free. The watch never keeps the process alive;
+ * the wait's timer does.
+ */
+function watchEntry(lockPath: string, onChange: () => void): FSWatcher | undefined {
+  const name = basename(lockPath);
+  try {
+    const watcher = watch(dirname(lockPath), { persistent: false }, (_event, file) => {
+      if (file === null || file === name) onChange();
+    });
+    watcher.on('error', () => watcher.close());
+    return watcher;
+  } catch {
+    return undefined;
+  }
+}

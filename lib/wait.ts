@@ -1,0 +1,33 @@
+import { basename, dirname } from 'node:path';
+import type { Binding, Handle, NativeFailure, WaitOutcome } from './native.js';
+import { PollWait } from './poll-wait.js';
+
+/** How a wait reports its end: as `Binding.wait`'s callback does. */
+export type WaitCallback = (outcome: WaitOutcome | NativeFailure, started?: number) => void;
+
+/** A wait in progress. After `cancel()` its callback is never called. */
+export interface PendingWait {
+  cancel(): void;
+}
+
+/**
+ * Waits until `flock(LOCK_EX)` on `handle` succeeds, then claims the lock
+ * as `Binding.claim` does, calling back once (see `Binding.wait`). On Node
+ * the addon's event-loop waiter does it; where the addon has none (Bun,
+ * Deno), a poll from JavaScript (`PollWait`).
+ */
+export function startWait(
+  binding: Binding,
+  handle: Handle,
+  lockPath: string,
+  pid: number,
+  promptJson: string,
+  callback: WaitCallback,
+): PendingWait {
+  const { wait, cancelWait } = binding;
+  if (wait === undefined || cancelWait === undefined) {
+    return new PollWait(binding, handle, lockPath, pid, promptJson, callback);
+  }
+  const id = wait(handle, dirname(lockPath), basename(lockPath), pid, promptJson, callback);
+  return { cancel: () => cancelWait(id) };
+}
