@@ -1,5 +1,6 @@
 import { type FSWatcher, watch } from 'node:fs';
 import { basename, dirname } from 'node:path';
+import { clearImmediate, clearTimeout, setImmediate, setTimeout } from 'node:timers';
 import { type Binding, type Handle, Identity, type NativeFailure, WaitOutcome } from './native.js';
 import type { PendingWait, WaitCallback } from './wait.js';
 
@@ -28,6 +29,7 @@ export class PollWait implements PendingWait {
   readonly #promptJson: string;
   readonly #callback: WaitCallback;
   #timer: ReturnType<typeof setTimeout> | undefined;
+  #immediate: ReturnType<typeof setImmediate> | undefined;
   #watcher: FSWatcher | undefined;
   #delay = 0;
   #done = false;
@@ -47,13 +49,17 @@ export class PollWait implements PendingWait {
     this.#callback = callback;
     this.#watcher = watchEntry(lockPath, () => this.#attempt(true));
     // The first try runs on a later turn, after the watch is in place, so a
-    // release between the caller's failed try and now is not lost.
-    this.#arm(0);
+    // release between the caller's failed try and now is not lost; an
+    // immediate, not a timer, so that it comes before anything the caller
+    // schedules with setImmediate (an abort) once it has released, as the
+    // addon's first try does under Node.
+    this.#immediate = setImmediate(() => this.#attempt(false));
   }
 
   cancel(): void {
     if (this.#done) return;
     this.#done = true;
+    clearImmediate(this.#immediate);
     clearTimeout(this.#timer);
     this.#watcher?.close();
     this.#watcher = undefined;
