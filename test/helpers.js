@@ -12,6 +12,12 @@ const { LockError } = require('../dist');
 
 const FIXTURES = path.join(__dirname, 'fixtures');
 
+/**
+ * The runtime running the tests: 'node', 'bun' or 'deno' (npm run test:bun,
+ * test:deno). Children spawned with process.execPath run under it too.
+ */
+const runtime = process.versions.bun ? 'bun' : process.versions.deno ? 'deno' : 'node';
+
 /** A fresh empty directory, removed when the test ends. */
 function makeWorkspace(t) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'loop-lock-test-'));
@@ -132,4 +138,4 @@ function assertCompromised(guard, state) {
   );
 }
 
-module.exports = { FIXTURES, assertCompromised, makeWorkspace, startChild, isBlockedOn, until, isAlive };
+module.exports = { FIXTURES, runtime, assertCompromised, makeWorkspace, startChild, isBlockedOn, until, isAlive };

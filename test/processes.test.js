@@ -4,9 +4,10 @@
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const path = require('node:path');
+const { spawnSync } = require('node:child_process');
 const { test } = require('node:test');
 const { AlreadyLockedError, LoopLock } = require('../dist');
-const { isAlive, makeWorkspace, startChild } = require('./helpers');
+const { FIXTURES, isAlive, makeWorkspace, startChild } = require('./helpers');
 
 function startHolder(t, config) {
   return startChild(t, 'holder.js', [JSON.stringify({ mode: 'try', ...config })]);
@@ -117,4 +118,19 @@ test('locks on different lock files in different processes do not interfere', as
   assert.equal(LoopLock.isLocked(workspace, { lockFile: 'a.lock' }), true);
   assert.equal(LoopLock.isLocked(workspace), false);
   assert.equal(fs.existsSync(path.join(workspace, '.ralph')), false);
+});
+
+test('a process that used the lock ends on its own with exit code 0: released, waited for, or held at exit', (t) => {
+  // Deno aborted such processes at exit, in the addon's teardown hooks.
+  for (const how of ['release', 'wait', 'hold']) {
+    const workspace = makeWorkspace(t);
+    const result = spawnSync(process.execPath, [path.join(FIXTURES, 'exit-after.js'), workspace, how], {
+      encoding: 'utf8',
+      timeout: 30_000,
+    });
+    assert.equal(result.signal, null, `${how}: killed by ${result.signal}\n${result.stderr}`);
+    assert.equal(result.status, 0, `${how}: exit code ${result.status}\n${result.stderr}`);
+    assert.equal(result.stderr, '', how);
+    assert.equal(LoopLock.isLocked(workspace), false, `${how}: the lock is free after the exit`);
+  }
 });
