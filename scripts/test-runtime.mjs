@@ -1,0 +1,110 @@
+// Runs test files under Bun or Deno against the packed package, installed as
+// their users get it (`npm run test:bun`, `npm run test:deno`): the tarball
+// from `npm pack`, installed with scripts skipped, so the prebuild is what
+// loads. The test files and fixtures are copied into the project, where the
+// `../dist` and `../..` they load resolve to the installed package. Children
+// the tests spawn with process.execPath run under the same runtime.
+//
+//   node scripts/test-runtime.mjs bun|deno [test files...]
+import { spawnSync } from 'node:child_process';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { delimiter, dirname, join, sep } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const DEFAULT_FILES = ['api.test.js', 'acquire.test.js', 'processes.test.js'];
+
+// Per-test timeout for `bun test`, whose default (5 s) is shorter than the
+// slowest of these tests on a busy machine; node:test and Deno have none.
+const BUN_TEST_TIMEOUT_MS = 120_000;
+
+const root = dirname(dirname(fileURLToPath(import.meta.url)));
+const [runtime, ...requested] = process.argv.slice(2);
+if (runtime !== 'bun' && runtime !== 'deno') {
+  console.error('usage: node scripts/test-runtime.mjs bun|deno [test files...]');
+  process.exit(2);
+}
+const files = requested.length > 0 ? requested.map((file) => file.replace(/^test\//, '')) : DEFAULT_FILES;
+// The runtime is a devDependency (npm packages `bun` and `deno`).
+const binary = join(root, 'node_modules', '.bin', runtime);
+
+// `npm run` hands its configuration down as npm_* variables and puts this
+// repository's node_modules/.bin on PATH; the project must see neither.
+const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => !/^npm_/i.test(name)));
+env.PATH = (process.env.PATH ?? '')
+  .split(delimiter)
+  .filter((dir) => !dir.includes(`${sep}node_modules${sep}`))
+  .join(delimiter);
+env.NO_COLOR = '1';
+
+function run(command, args, cwd) {
+  console.log(`$ ${command} ${args.join(' ')}`);
+  const result = spawnSync(command, args, { cwd, env, stdio: 'inherit' });
+  if (result.error) throw result.error;
+  return result.status ?? 1;
+}
+
+function mustRun(command, args, cwd) {
+  const status = run(command, args, cwd);
+  if (status !== 0) throw new Error(`${command} ${args[0]} exited with ${status}`);
+}
+
+const work = mkdtempSync(join(tmpdir(), `loop-lock-${runtime}-`));
+let status = 1;
+try {
+  const packed = spawnSync('npm', ['pack', '--json', '--pack-destination', work], {
+    cwd: root,
+    env,
+    encoding: 'utf8',
+  });
+  if (packed.status !== 0) throw new Error(`npm pack failed:\n${packed.stderr}`);
+  const tarball = join(work, JSON.parse(packed.stdout.slice(packed.stdout.indexOf('[')))[0].filename);
+
+  const project = join(work, 'project');
+  mkdirSync(join(project, 'dist'), { recursive: true });
+  // A CommonJS project whose root stands for the package: test files load
+  // `../dist`, fixtures `../..`, and both lead to the installed copy.
+  writeFileSync(
+    join(project, 'package.json'),
+    `${JSON.stringify({ name: 'loop-lock-runtime-test', private: true, type: 'commonjs', main: 'dist/index.js' }, null, 2)}\n`,
+  );
+  writeFileSync(join(project, 'dist', 'index.js'), "module.exports = require('loop-lock');\n");
+  mustRun('npm', ['install', '--ignore-scripts', '--no-audit', '--no-fund', tarball], project);
+
+  const tests = join(project, 'test');
+  mkdirSync(tests);
+  cpSync(join(root, 'test', 'fixtures'), join(tests, 'fixtures'), { recursive: true });
+  for (const file of ['helpers.js', ...files]) {
+    writeFileSync(join(tests, file), readFileSync(join(root, 'test', file)));
+  }
+
+  // Which addon the runtime maps: the prebuild inside the installed package
+  // (nothing was compiled, install scripts were skipped).
+  writeFileSync(
+    join(project, 'which-addon.js'),
+    `require('loop-lock').LoopLock.isLocked(__dirname);
+     const maps = require('node:fs').readFileSync('/proc/self/maps', 'utf8').split('\\n');
+     console.log(maps.map((line) => line.split(/\\s+/)[5]).find((file) => file?.endsWith('.node')));\n`,
+  );
+  const which = spawnSync(binary, runtime === 'bun' ? ['which-addon.js'] : ['run', '--allow-all', 'which-addon.js'], {
+    cwd: project,
+    env,
+    encoding: 'utf8',
+  });
+  const addon = which.stdout.trim();
+  console.log(`${runtime} loads ${addon || `nothing (exit ${which.status}): ${which.stderr}`}`);
+  if (!addon.startsWith(realpathSync(join(project, 'node_modules', 'loop-lock')) + sep)) {
+    throw new Error(`${runtime} did not load the installed package's addon`);
+  }
+
+  const paths = files.map((file) => `./test/${file}`);
+  const version = spawnSync(binary, ['--version'], { encoding: 'utf8' }).stdout.trim().split('\n')[0];
+  console.log(`${binary}: ${version}; ${files.join(', ')} against ${tarball}`);
+  status =
+    runtime === 'bun'
+      ? run(binary, ['test', `--timeout=${BUN_TEST_TIMEOUT_MS}`, ...paths], project)
+      : run(binary, ['test', '--allow-all', ...paths], project);
+} finally {
+  rmSync(work, { recursive: true, force: true });
+}
+process.exit(status);
