@@ -7,12 +7,12 @@
 //
 //   node scripts/test-runtime.mjs bun|deno [test files...]
 import { spawnSync } from 'node:child_process';
-import { cpSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, dirname, join, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const DEFAULT_FILES = ['api.test.js', 'acquire.test.js', 'processes.test.js'];
+const DEFAULT_FILES = ['api.test.js', 'acquire.test.js', 'processes.test.js', 'cli.test.js'];
 
 // Per-test timeout for `bun test`, whose default (5 s) is shorter than the
 // slowest of these tests on a busy machine; node:test and Deno have none.
@@ -61,15 +61,15 @@ try {
   const tarball = join(work, JSON.parse(packed.stdout.slice(packed.stdout.indexOf('[')))[0].filename);
 
   const project = join(work, 'project');
-  mkdirSync(join(project, 'dist'), { recursive: true });
-  // A CommonJS project whose root stands for the package: test files load
-  // `../dist`, fixtures `../..`, and both lead to the installed copy.
-  writeFileSync(
-    join(project, 'package.json'),
-    `${JSON.stringify({ name: 'loop-lock-runtime-test', private: true, type: 'commonjs', main: 'dist/index.js' }, null, 2)}\n`,
-  );
-  writeFileSync(join(project, 'dist', 'index.js'), "module.exports = require('loop-lock');\n");
+  mkdirSync(project);
+  // A CommonJS project whose root stands for the package: its dist/ is the
+  // installed package's, so the tests' `../dist` (and `../dist/cli.js`) and
+  // the fixtures' `../..` all lead to the installed copy.
+  const { version } = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
+  const manifest = { name: 'loop-lock-runtime-test', version, private: true, type: 'commonjs', main: 'dist/index.js' };
+  writeFileSync(join(project, 'package.json'), `${JSON.stringify(manifest, null, 2)}\n`);
   mustRun('npm', ['install', '--ignore-scripts', '--no-audit', '--no-fund', tarball], project);
+  symlinkSync(join('node_modules', 'loop-lock', 'dist'), join(project, 'dist'));
 
   const tests = join(project, 'test');
   mkdirSync(tests);
@@ -98,8 +98,8 @@ try {
   }
 
   const paths = files.map((file) => `./test/${file}`);
-  const version = spawnSync(binary, ['--version'], { encoding: 'utf8' }).stdout.trim().split('\n')[0];
-  console.log(`${binary}: ${version}; ${files.join(', ')} against ${tarball}`);
+  const runtimeVersion = spawnSync(binary, ['--version'], { encoding: 'utf8' }).stdout.trim().split('\n')[0];
+  console.log(`${binary}: ${runtimeVersion}; ${files.join(', ')} against ${tarball}`);
   status =
     runtime === 'bun'
       ? run(binary, ['test', `--timeout=${BUN_TEST_TIMEOUT_MS}`, ...paths], project)
