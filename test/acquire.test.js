@@ -219,7 +219,8 @@ test('aborting a pending wait rejects with signal.reason and leaves no descripto
   }
   await sleep(5);
   assert.equal(openFds(), fdsBefore, 'no descriptor left open');
-  assert.equal(threads(), threadsBefore, 'no thread left running');
+  // At most as many: Deno's own blocking pool lets idle threads end meanwhile.
+  assert.ok(threads() <= threadsBefore, `no thread left running: ${threadsBefore} before, ${threads()} after`);
   guard.release();
   assert.equal(LoopLock.isLocked(ws), false, 'no lock left held');
 });
