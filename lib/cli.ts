@@ -60,7 +60,8 @@ Exit codes:
   1       status: the lock is held
   2       usage error: unknown option, missing command, DIR missing
   ${Exit.LockFailure}      the lock file could not be opened or locked (permission,
-          I/O error, a symlink or directory in its place, no flock())
+          I/O error, a symlink, hard link or directory in its place,
+          no flock())
   ${Exit.Conflict}      run: the lock is held, or --timeout expired (see
           --conflict-exit-code)
   126     run: COMMAND could not be executed

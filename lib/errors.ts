@@ -101,6 +101,8 @@ function isNativeFailure(error: unknown): error is NativeFailure {
 const hints: Readonly<Record<string, string>> = {
   'ELOOP open': 'the lock path is a symbolic link, which loop-lock refuses to follow',
   'EINVAL open': 'the lock path is not a regular file',
+  'EMLINK open': 'the lock file has other hard links, so writing it would change another file',
+  'EMLINK lstat': 'the lock file gained another hard link, so writing it would change another file',
   'ENOTDIR open': 'a component of the path is not a directory',
   'ENOTDIR mkdir': 'a component of the path is not a directory',
 };

@@ -6,9 +6,25 @@ import { type Handle, Identity, native } from './native.js';
  * What a guard's check found: `'held'` while its file is the one at the lock
  * path; `'removed'` when nothing is at the path any more; `'replaced'` when
  * another file is (an editor's rename over it, or a newcomer's file after a
- * removal); `'released'` after `release()`.
+ * removal); `'linked'` when its file is at the path but has another hard
+ * link too, so it is also some other path's file; `'released'` after
+ * `release()`.
  */
-export type GuardState = 'held' | 'removed' | 'replaced' | 'released';
+export type GuardState = 'held' | 'removed' | 'replaced' | 'linked' | 'released';
+
+const STATE_OF: Readonly<Record<Identity, GuardState>> = {
+  [Identity.Same]: 'held',
+  [Identity.Removed]: 'removed',
+  [Identity.Replaced]: 'replaced',
+  [Identity.Linked]: 'linked',
+};
+
+// Why each compromised state keeps the guard from vouching for its file.
+const COMPROMISE: Readonly<Record<'removed' | 'replaced' | 'linked', string>> = {
+  removed: 'the file was removed while held, so another process may lock it',
+  replaced: 'the file was replaced while held, so another process may lock it',
+  linked: "the file was hard-linked while held, so it is also another path's file, which others may write",
+};
 
 // Handles of this thread's unreleased guards, so acquireBlocking() can refuse
 // to wait for a lock this very thread holds (it could only deadlock).
@@ -89,9 +105,10 @@ export class LockGuard implements Disposable {
 
   /**
    * Checks that the lock file at `lockPath` is still the file this guard
-   * locked: one `lstat` against the inode it opened, no timers. If it was
-   * deleted (say by `rm -rf .ralph` or `git clean -fdx`) or replaced, a
-   * newcomer can lock the new file while this guard still "holds" the old one.
+   * locked, with no other name: one `lstat` against the inode it opened, no
+   * timers. If it was deleted (say by `rm -rf .ralph` or `git clean -fdx`) or
+   * replaced, a newcomer can lock the new file while this guard still
+   * "holds" the old one; if it was hard-linked, the file is someone else's too.
    */
   state(): GuardState {
     const handle = this.#handle;
@@ -102,8 +119,7 @@ export class LockGuard implements Disposable {
     } catch (error) {
       throw toLockError(error, this.lockPath);
     }
-    if (identity === Identity.Same) return 'held';
-    return identity === Identity.Removed ? 'removed' : 'replaced';
+    return STATE_OF[identity];
   }
 
   /** `true` while the guard is unreleased and its file is still the one at `lockPath`. */
@@ -113,7 +129,8 @@ export class LockGuard implements Disposable {
 
   /**
    * Throws a `LockError` with code `'ECOMPROMISED'` when the lock file was
-   * removed or replaced since this guard took it (see `state()`), and code
+   * removed, replaced or hard-linked since this guard took it (see
+   * `state()`), and code
    * `'ERELEASED'` when the guard was released. Call it before work that
    * must not run twice, such as a commit or a deploy.
    */
@@ -126,10 +143,10 @@ export class LockGuard implements Disposable {
         path: this.lockPath,
       });
     }
-    throw new LockError(
-      `Lock '${this.lockPath}' is compromised: the file was ${state} while held, so another process may lock it`,
-      { code: 'ECOMPROMISED', path: this.lockPath },
-    );
+    throw new LockError(`Lock '${this.lockPath}' is compromised: ${COMPROMISE[state]}`, {
+      code: 'ECOMPROMISED',
+      path: this.lockPath,
+    });
   }
 }
 

@@ -14,6 +14,8 @@ export const enum Identity {
   Same = 0,
   Removed = 1,
   Replaced = 2,
+  /** The inode is at its path, and has other hard links too. */
+  Linked = 3,
 }
 
 /** How a wait ended, when it did not fail. */
@@ -35,7 +37,10 @@ export interface NativeFailure {
  * `errno` and `syscall`, which `toLockError` turns into a `LockError`.
  */
 export interface Binding {
-  /** Opens with O_CLOEXEC|O_NOFOLLOW; `create` adds O_RDWR|O_CREAT (mode 0644), else O_RDONLY. */
+  /**
+   * Opens with O_CLOEXEC|O_NOFOLLOW; `create` adds O_RDWR|O_CREAT (mode 0644)
+   * and refuses a file with other hard links (EMLINK), else O_RDONLY.
+   */
   open(path: string, create: boolean): Handle;
   /** flock(LOCK_NB): true when taken, false when another holder conflicts. */
   tryLock(handle: Handle, shared: boolean): boolean;
@@ -45,7 +50,8 @@ export interface Binding {
    * Once the lock is taken: checks that the file at the path is still the
    * one opened, and writes the record (see native/record.h), stamped now.
    * Returns the stamp (ms since the epoch), or null, writing nothing, when
-   * the file was removed or replaced since it was opened.
+   * the file was removed or replaced since it was opened; fails with EMLINK,
+   * writing nothing, when it gained another hard link.
    */
   claim(handle: Handle, pid: number, promptJson: string): number | null;
   /** The file's text; a number (> maxBytes) when larger, null when not UTF-8. */

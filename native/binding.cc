@@ -155,7 +155,7 @@ Napi::Value Probe(const Napi::CallbackInfo& info) {
   return RecordValue(env, bytes, max_bytes);
 }
 
-// identity(handle): 0 same, 1 removed, 2 replaced (see Identity)
+// identity(handle): 0 same, 1 removed, 2 replaced, 3 linked (see Identity)
 Napi::Value CheckFileIdentity(const Napi::CallbackInfo& info) {
   LockFile* file = OpenFileArg(info);
   if (file == nullptr) return info.Env().Undefined();

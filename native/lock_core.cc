@@ -100,6 +100,12 @@ Status OpenLockFile(const char* path, OpenMode mode, int* fd, FileId* id) {
     close(result);
     return Status{S_ISDIR(st.st_mode) ? EISDIR : EINVAL, "open"};
   }
+  // A link count of 0 is a file unlinked since the open: the claim's
+  // identity check reopens then, so only more than one link is refused.
+  if (mode == OpenMode::kCreate && st.st_nlink > 1) {
+    close(result);
+    return Status{EMLINK, "open"};
+  }
   *fd = result;
   id->dev = static_cast<unsigned long long>(st.st_dev);
   id->ino = static_cast<unsigned long long>(st.st_ino);
@@ -202,6 +208,10 @@ Status CheckIdentity(const char* path, const FileId& held, Identity* identity, l
   if (held.dev != static_cast<unsigned long long>(current.st_dev) ||
       held.ino != static_cast<unsigned long long>(current.st_ino)) {
     *identity = Identity::kReplaced;
+    return Status{};
+  }
+  if (current.st_nlink != 1) {
+    *identity = Identity::kLinked;
     return Status{};
   }
   *identity = Identity::kSame;

@@ -26,6 +26,7 @@ enum class Identity {
   kRemoved = 1,   // nothing is at the path (the held inode was unlinked or moved)
   kReplaced = 2,  // another file (or a symlink) is at the path, even if the
                   // held inode was unlinked by the rename that put it there
+  kLinked = 3,    // the inode is at the path but has other hard links too
 };
 
 // The inode a descriptor has open, fixed for the descriptor's life.
@@ -36,7 +37,10 @@ struct FileId {
 
 // Opens with O_CLOEXEC | O_NOFOLLOW and never O_TRUNC; mode 0644 before umask.
 // Anything but a regular file is refused: EISDIR for a directory, EINVAL for
-// a FIFO, socket or device. *id is the opened inode.
+// a FIFO, socket or device. kCreate also refuses a file with other hard
+// links (EMLINK): the record would be written into every one of its names,
+// and O_NOFOLLOW cannot tell a hard link from the file itself. *id is the
+// opened inode.
 Status OpenLockFile(const char* path, OpenMode mode, int* fd, FileId* id);
 
 // Takes flock(LOCK_EX or LOCK_SH | LOCK_NB). *locked is false when another
@@ -70,8 +74,8 @@ Status ReadRecord(int fd, size_t max_bytes, std::string* out);
 
 // Compares the inode `held` (see OpenLockFile) with the one at path, not
 // following symlinks: one lstat. A path that leads nowhere (ENOENT, or
-// ENOTDIR when a directory became a file) is kRemoved. When kSame, *size is
-// the file's size.
+// ENOTDIR when a directory became a file) is kRemoved; the held inode with
+// a link count other than 1 is kLinked. When kSame, *size is the file's size.
 Status CheckIdentity(const char* path, const FileId& held, Identity* identity, long long* size);
 
 // The filesystem a descriptor lives on, to tell local disks from network and

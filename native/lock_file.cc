@@ -1,5 +1,6 @@
 #include "lock_file.h"
 
+#include <cerrno>
 #include <utility>
 
 #include "record.h"
@@ -16,6 +17,9 @@ Status LockFile::Claim(uint32_t pid, const std::string& prompt_json, bool* claim
   long long size = -1;
   Status status = Identify(&identity, &size);
   *claimed = status.ok() && identity == Identity::kSame;
+  // Linked since the open refused links: writing now would overwrite the
+  // other name's file, and reopening would only be refused.
+  if (status.ok() && identity == Identity::kLinked) return Status{EMLINK, "lstat"};
   if (!*claimed) return status;
   *started_ms = NowMs();
   const std::string record = EncodeRecord(pid, *started_ms, prompt_json);

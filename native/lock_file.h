@@ -40,7 +40,8 @@ class LockFile {
   // Makes a lock just taken the holder's: checks that the file at path()
   // is still this one and writes the record, stamped now (*started_ms).
   // *claimed is false, and nothing written, when the file was removed or
-  // replaced since it was opened: then the lock guards nothing.
+  // replaced since it was opened: then the lock guards nothing. A file that
+  // gained another hard link fails with EMLINK, nothing written.
   Status Claim(uint32_t pid, const std::string& prompt_json, bool* claimed,
                int64_t* started_ms);
 

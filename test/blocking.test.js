@@ -131,13 +131,15 @@ test('acquireBlocking refuses with EDEADLK when this thread already holds the lo
   assert.equal(probe.result.prompt, 'mine', 'the refusal leaves the holder and its record alone');
 });
 
-test('EDEADLK also covers another path to the same inode (a hard link)', (t) => {
+// A hard link is refused outright (EMLINK), but a symlinked directory on
+// the way still leads a second path to the same inode.
+test('EDEADLK also covers another path to the same inode (through a symlinked directory)', (t) => {
   const workspace = makeWorkspace(t);
   LoopLock.tryAcquire(workspace, 'create').release();
-  fs.linkSync(path.join(workspace, '.ralph', 'loop.lock'), path.join(workspace, 'alias.lock'));
+  fs.symlinkSync(path.join(workspace, '.ralph'), path.join(workspace, 'alias'));
   const [held, refused] = attempt(workspace, [
     { op: 'tryAcquire', prompt: 'mine' },
-    { op: 'acquireBlocking', prompt: 'via alias', lockFile: 'alias.lock' },
+    { op: 'acquireBlocking', prompt: 'via alias', lockFile: 'alias/loop.lock' },
   ]);
   assert.equal(held.ok, true);
   assert.equal(refused.code, 'EDEADLK');

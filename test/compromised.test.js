@@ -53,6 +53,20 @@ test('rm -rf .ralph while held: state() is removed and verify() throws ECOMPROMI
   assertCompromised(guard, 'replaced');
 });
 
+test('ln while held: state() is linked, verify() throws ECOMPROMISED, a newcomer is refused; unlinking heals it', (t) => {
+  const dir = workspace(t);
+  const guard = acquire(t, dir);
+  const link = path.join(workspace(t), 'copy');
+  execFileSync('ln', [lockPath(dir), link]);
+  assertCompromised(guard, 'linked');
+  assert.throws(
+    () => LoopLock.tryAcquire(dir, 'newcomer'),
+    (error) => error.code === 'EMLINK' && error.path === lockPath(dir),
+  );
+  fs.unlinkSync(link);
+  assert.equal(guard.state(), 'held');
+});
+
 test('git clean -fdx in a repository removes the untracked lock: the guard reports removed', (t) => {
   const dir = workspace(t);
   const git = (...args) =>

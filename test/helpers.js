@@ -121,7 +121,7 @@ function isAlive(pid) {
 }
 
 /**
- * Asserts that a guard reports its file `state` ('removed' or 'replaced'):
+ * Asserts that a guard reports its file `state` ('removed', 'replaced' or 'linked'):
  * not intact, and verify() throws ECOMPROMISED naming the path and the state.
  */
 function assertCompromised(guard, state) {
