@@ -170,7 +170,10 @@ Status WriteRecord(int fd, const char* data, size_t length, long long size_befor
 
 Status ReadRecord(int fd, size_t max_bytes, std::string* out) {
   Status status = ReadOnce(fd, max_bytes + 1, out);
-  if (!status.ok()) return status;
+  // Too large is the answer whatever the bytes say, and settles nothing
+  // by being read again: a large file that starts with NUL (a sparse one,
+  // say) would otherwise be reread in full, up to 64 times.
+  if (!status.ok() || out->size() > max_bytes) return status;
   // Reads do not exclude writes: a reader preempted in the middle of its
   // copy, or between two preads of a long record, can pair the head of one
   // record with the tail of the next holder's, which may parse as a record
@@ -185,6 +188,7 @@ Status ReadRecord(int fd, size_t max_bytes, std::string* out) {
       return Status{};
     }
     out->swap(again);
+    if (out->size() > max_bytes) return Status{};
   }
   // Rewritten under every read: report it the way a write in progress
   // looks (see WriteRecord), as unreadable for now.

@@ -65,11 +65,12 @@ Status LockBlocking(int fd);
 Status WriteRecord(int fd, const char* data, size_t length, long long size_before);
 
 // Reads the file from offset 0. Reads at most max_bytes + 1 bytes, so a
-// result longer than max_bytes means the file is too large to trust. Reads
-// until two reads in a row agree and the record is not being written (see
-// WriteRecord), so a concurrent rewrite cannot splice two records; a file
-// that does not settle within a few tens of microseconds comes back as one
-// NUL byte, unreadable.
+// result longer than max_bytes means the file is too large to trust; the
+// first read that finds it so is the last. Otherwise reads until two reads
+// in a row agree and the record is not being written (see WriteRecord), so
+// a concurrent rewrite cannot splice two records; a file that does not
+// settle within a few tens of microseconds comes back as one NUL byte,
+// unreadable.
 Status ReadRecord(int fd, size_t max_bytes, std::string* out);
 
 // Compares the inode `held` (see OpenLockFile) with the one at path, not

@@ -331,6 +331,37 @@ for (const [label, bytes] of Object.entries(corruptFiles)) {
   });
 }
 
+// A NUL first byte is how a record in the middle of its write looks, which
+// readers read again; a file past the bound is no record whatever its first
+// byte, and a sparse one costs nothing to make and 1 MiB a read.
+test('a 1 GiB sparse lock file with a NUL first byte is reported too large, not as unreadable JSON', (t) => {
+  const workspace = makeWorkspace(t);
+  fs.mkdirSync(path.join(workspace, '.ralph'));
+  fs.writeFileSync(lockPathIn(workspace), '');
+  fs.truncateSync(lockPathIn(workspace), 2 ** 30);
+
+  const tooLarge = (error) =>
+    error instanceof LockParseError &&
+    error.message.includes(lockPathIn(workspace)) &&
+    error.message.includes(`larger than ${MAX_METADATA_BYTES} bytes`);
+  assert.throws(() => LoopLock.readExisting(workspace), tooLarge);
+  assert.deepEqual(LoopLock.status(workspace), { locked: false, holder: null });
+
+  const guard = LoopLock.tryAcquire(workspace, 'holder');
+  try {
+    fs.writeFileSync(lockPathIn(workspace), '\0');
+    fs.truncateSync(lockPathIn(workspace), 2 ** 30);
+    assert.throws(() => LoopLock.readExisting(workspace), tooLarge);
+    assert.deepEqual(LoopLock.status(workspace), { locked: true, holder: null });
+    assert.throws(
+      () => LoopLock.tryAcquire(workspace, 'second'),
+      (error) => error instanceof AlreadyLockedError && error.holder === null,
+    );
+  } finally {
+    guard.release();
+  }
+});
+
 // O_NOFOLLOW refuses a symlink, but a hard link is the file itself under
 // another name: writing the record through it would overwrite that file.
 test('a lock file with another hard link is LockError EMLINK for every locking call, and the other file is unchanged byte for byte', async (t) => {
