@@ -70,3 +70,31 @@ export function holderLines(holder: ShownHolder | null, now: number = Date.now()
     `  prompt: ${prompt}`,
   ];
 }
+
+// What a terminal obeys instead of showing: C0 controls (ESC starts the
+// sequences that set the window title or colours, or move the cursor), DEL,
+// and C1 controls (U+009B alone is a CSI). Line feeds are kept: they are the
+// output's own line breaks, and holderLines folds the prompt's away.
+const CONTROLS = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/g;
+
+/**
+ * Text for a terminal: each control character but the line feed shown as
+ * `\xHH`, so a prompt written into the lock file by someone else cannot
+ * drive the terminal of whoever looks at it.
+ */
+export function terminalText(text: string): string {
+  return text.replace(CONTROLS, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+}
+
+/**
+ * `value` as indented JSON, the same value with DEL and C1 controls escaped
+ * as well: JSON.stringify escapes only C0 ones, leaving the rest to reach a
+ * terminal raw.
+ */
+export function terminalJson(value: unknown): string {
+  return JSON.stringify(value, null, 2).replace(
+    /[\u007f-\u009f]/g,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
+  );
+}
+

@@ -4,7 +4,7 @@ import { readFileSync, statSync } from 'node:fs';
 import { constants } from 'node:os';
 import { join } from 'node:path';
 import { parseCommandLine, type RunCommand, type StatusCommand, UsageError } from './cli-args.js';
-import { defaultPrompt, holderLines, type ShownHolder } from './cli-format.js';
+import { defaultPrompt, holderLines, type ShownHolder, terminalJson, terminalText } from './cli-format.js';
 import { AlreadyLockedError, LockError } from './errors.js';
 import type { LockGuard } from './guard.js';
 import { LoopLock } from './loop-lock.js';
@@ -133,16 +133,16 @@ function status(command: StatusCommand): number {
       holder: described === null ? null : { ...described, started: described.started.toISOString() },
       lockPath,
     };
-    process.stdout.write(`${JSON.stringify(json, null, 2)}\n`);
+    process.stdout.write(`${terminalJson(json)}\n`);
   } else {
     const lines = locked ? [`${lockPath}: held`, ...holderLines(described)] : [`${lockPath}: free`];
-    process.stdout.write(`${lines.join('\n')}\n`);
+    process.stdout.write(terminalText(`${lines.join('\n')}\n`));
   }
   return locked ? Exit.Held : Exit.Ok;
 }
 
 function warn(lines: string[]): void {
-  process.stderr.write(`loop-lock: ${lines.join('\n')}\n`);
+  process.stderr.write(terminalText(`loop-lock: ${lines.join('\n')}\n`));
 }
 
 /** Runs the command to its end with signals forwarded; resolves to the exit code to report. */

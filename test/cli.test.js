@@ -114,6 +114,34 @@ test('status of a lock held by another process exits 1 and gives its pid, start,
   });
 });
 
+// Whoever can write the lock file chooses the prompt that status and run
+// print on someone else's terminal: a window title (OSC), colours (CSI) and
+// the one-character C1 CSI must reach it as text, not as commands.
+const HOSTILE_PROMPT = 'title \x1b]0;pwned\x07 colour \x1b[31mred\x1b[0m c1 \u009b2J del \x7f nul \0 end';
+const HOSTILE_SHOWN = String.raw`title \x1b]0;pwned\x07 colour \x1b[31mred\x1b[0m c1 \x9b2J del \x7f nul \x00 end`;
+const CONTROL_CHARACTER = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/;
+
+test('status and run print control characters in the prompt escaped; --json keeps the exact text, escaped by JSON', async (t) => {
+  const dir = workspace(t);
+  const holder = await holdLock(t, dir, HOSTILE_PROMPT);
+
+  const text = await loopLock(t, 'status', dir).exited;
+  assert.equal(text.code, 1, text.stderr);
+  assert.doesNotMatch(text.stdout, CONTROL_CHARACTER);
+  assert.equal(text.stdout.split('\n')[3], `  prompt: ${HOSTILE_SHOWN}`);
+
+  const json = await loopLock(t, 'status', dir, '--json').exited;
+  assert.equal(json.code, 1, json.stderr);
+  assert.doesNotMatch(json.stdout, CONTROL_CHARACTER);
+  assert.equal(JSON.parse(json.stdout).holder.prompt, HOSTILE_PROMPT);
+
+  const run = await loopLock(t, 'run', dir, '--', NODE, '-e', '').exited;
+  assert.equal(run.code, CONFLICT);
+  assert.doesNotMatch(run.stderr, CONTROL_CHARACTER);
+  assert.equal(run.stderr.split('\n')[0], `loop-lock: ${holder.lockPath} is held; not running the command (use --wait to wait for it)`);
+  assert.equal(run.stderr.split('\n')[3], `  prompt: ${HOSTILE_SHOWN}`);
+});
+
 test('status reports a recorded pid that runs on no process as not alive', async (t) => {
   const dir = workspace(t);
   // pid_max itself is never given to a process.
