@@ -34,7 +34,9 @@ export interface NativeFailure {
 
 /**
  * The addon's surface. Every function that fails throws an object with
- * `errno` and `syscall`, which `toLockError` turns into a `LockError`.
+ * `errno` and `syscall`, which `toLockError` turns into a `LockError`. An
+ * argument of another type is a `TypeError`, a size or pid out of range a
+ * `RangeError` (see native/arguments.h): lib/ never passes either.
  */
 export interface Binding {
   /**
@@ -54,7 +56,10 @@ export interface Binding {
    * writing nothing, when it gained another hard link.
    */
   claim(handle: Handle, pid: number, promptJson: string): number | null;
-  /** The file's text; a number (> maxBytes) when larger, null when not UTF-8. */
+  /**
+   * The file's text; a number (> maxBytes) when larger, null when not UTF-8.
+   * maxBytes is an integer from 0 to 1 MiB (MAX_METADATA_BYTES).
+   */
   read(handle: Handle, maxBytes: number): string | number | null;
   /**
    * Opens read-only, takes flock(LOCK_SH|LOCK_NB) and closes, in one call:

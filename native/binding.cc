@@ -1,13 +1,17 @@
-// The N-API surface: thin wrappers that unpack arguments, call the lock core
-// and turn a failed Status into an Error carrying errno and syscall. Naming
-// the errno (EACCES, ELOOP, ...) and attaching the path happen once, in
-// lib/errors.ts, so this file never formats a message of its own.
+// The N-API surface: thin wrappers that unpack arguments (see arguments.h),
+// call the lock core and turn a failed Status into an Error carrying errno
+// and syscall. Naming the errno (EACCES, ELOOP, ...) and attaching the path
+// happen once, in lib/errors.ts, so this file never formats a message of
+// its own.
 #include <napi.h>
 
 #include <climits>
+#include <cmath>
+#include <cstdint>
 #include <cstring>
 #include <string>
 
+#include "arguments.h"
 #include "lock_core.h"
 #include "lock_file.h"
 #include "record.h"
@@ -15,6 +19,11 @@
 
 namespace loop_lock {
 namespace {
+
+// The largest read a caller may ask for: lib/ asks for MAX_METADATA_BYTES
+// (1 MiB), the largest record. Any more would only let a wrong size read a
+// large file whole, and twice, since reads must agree.
+constexpr uint64_t kMaxReadBytes = 1 << 20;
 
 Napi::Value ThrowStatus(Napi::Env env, const Status& status) {
   Napi::Error error = Napi::Error::New(env, std::strerror(status.error));
@@ -42,21 +51,45 @@ FileTable* FilesOf(const Napi::CallbackInfo& info) {
   return static_cast<FileTable*>(info.Data());
 }
 
-// Returns the open LockFile whose id is args[0], or throws EBADF for an id
-// that was already closed (a released guard used again).
+// args[0], a handle: *id is 0, which no file has, for a number that is not
+// a table id. Only a value that is not a number is refused (TypeError).
+bool HandleArg(const Napi::CallbackInfo& info, uint32_t* id) {
+  double value = 0;
+  if (!NumberArg(info, 0, "handle", &value)) return false;
+  const bool valid = value >= 1 && value <= UINT32_MAX && std::trunc(value) == value;
+  *id = valid ? static_cast<uint32_t>(value) : 0;
+  return true;
+}
+
+// Returns the open LockFile whose handle is args[0], or throws: a TypeError
+// when it is not a number, EBADF for a number that names no open file (a
+// released guard used again).
 LockFile* OpenFileArg(const Napi::CallbackInfo& info) {
-  LockFile* file = FilesOf(info)->Find(info[0].As<Napi::Number>().Uint32Value());
+  uint32_t id = 0;
+  if (!HandleArg(info, &id)) return nullptr;
+  LockFile* file = FilesOf(info)->Find(id);
   if (file == nullptr) ThrowStatus(info.Env(), Status{EBADF, "fstat"});
   return file;
+}
+
+// maxBytes, the size bound of read() and probe().
+bool MaxBytesArg(const Napi::CallbackInfo& info, size_t index, size_t* out) {
+  uint64_t value = 0;
+  if (!IntegerArg(info, index, "maxBytes", kMaxReadBytes, &value)) return false;
+  *out = static_cast<size_t>(value);
+  return true;
 }
 
 // open(path, create): Handle
 Napi::Value Open(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  std::string path = info[0].As<Napi::String>().Utf8Value();
+  std::string path;
+  bool create = false;
+  if (!StringArg(info, 0, "path", &path) || !BoolArg(info, 1, "create", &create)) {
+    return env.Undefined();
+  }
   if (!IsUsablePath(path.data(), path.size())) return ThrowStatus(env, Status{EINVAL, "open"});
-  const OpenMode mode =
-      info[1].As<Napi::Boolean>().Value() ? OpenMode::kCreate : OpenMode::kReadOnly;
+  const OpenMode mode = create ? OpenMode::kCreate : OpenMode::kReadOnly;
   int fd = -1;
   FileId id;
   const Status status = OpenLockFile(path.c_str(), mode, &fd, &id);
@@ -67,10 +100,10 @@ Napi::Value Open(const Napi::CallbackInfo& info) {
 // tryLock(handle, shared): boolean, false when another holder conflicts
 Napi::Value TryLockFile(const Napi::CallbackInfo& info) {
   LockFile* file = OpenFileArg(info);
-  if (file == nullptr) return info.Env().Undefined();
+  bool shared = false;
+  if (file == nullptr || !BoolArg(info, 1, "shared", &shared)) return info.Env().Undefined();
   bool locked = false;
-  const Status status =
-      TryLock(file->fd(), info[1].As<Napi::Boolean>().Value(), &locked);
+  const Status status = TryLock(file->fd(), shared, &locked);
   if (!status.ok()) return ThrowStatus(info.Env(), status);
   if (locked) file->MarkLocked();
   return Napi::Boolean::New(info.Env(), locked);
@@ -92,12 +125,17 @@ Napi::Value LockFileBlocking(const Napi::CallbackInfo& info) {
 Napi::Value ClaimFile(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   LockFile* file = OpenFileArg(info);
-  if (file == nullptr) return env.Undefined();
-  const uint32_t pid = info[1].As<Napi::Number>().Uint32Value();
-  const std::string prompt_json = info[2].As<Napi::String>().Utf8Value();
+  uint64_t pid = 0;
+  std::string prompt_json;
+  if (file == nullptr ||
+      !IntegerArg(info, 1, "pid", UINT32_MAX, &pid) ||
+      !StringArg(info, 2, "promptJson", &prompt_json)) {
+    return env.Undefined();
+  }
   bool claimed = false;
   int64_t started_ms = 0;
-  const Status status = file->Claim(pid, prompt_json, &claimed, &started_ms);
+  const Status status =
+      file->Claim(static_cast<uint32_t>(pid), prompt_json, &claimed, &started_ms);
   if (!status.ok()) return ThrowStatus(env, status);
   if (!claimed) return env.Null();
   return Napi::Number::New(env, static_cast<double>(started_ms));
@@ -108,9 +146,8 @@ Napi::Value ClaimFile(const Napi::CallbackInfo& info) {
 Napi::Value Read(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   LockFile* file = OpenFileArg(info);
-  if (file == nullptr) return env.Undefined();
-  const auto max_bytes =
-      static_cast<size_t>(info[1].As<Napi::Number>().Int64Value());
+  size_t max_bytes = 0;
+  if (file == nullptr || !MaxBytesArg(info, 1, &max_bytes)) return env.Undefined();
   std::string bytes;
   const Status status = ReadRecord(file->fd(), max_bytes, &bytes);
   if (!status.ok()) return ThrowStatus(env, status);
@@ -132,7 +169,12 @@ Napi::Value Probe(const Napi::CallbackInfo& info) {
   // and a path cut that way still has at least PATH_MAX bytes.
   char path[PATH_MAX + 4];
   size_t length = 0;
-  napi_get_value_string_utf8(env, info[0], path, sizeof path, &length);
+  bool read_holder = false;
+  size_t max_bytes = 0;
+  if (!StringArgInto(info, 0, "path", path, sizeof path, &length) ||
+      !BoolArg(info, 1, "readHolder", &read_holder) || !MaxBytesArg(info, 2, &max_bytes)) {
+    return env.Undefined();
+  }
   if (!IsUsablePath(path, length)) return ThrowStatus(env, Status{EINVAL, "open"});
   if (length >= PATH_MAX) return ThrowStatus(env, Status{ENAMETOOLONG, "open"});
   int fd = -1;
@@ -142,12 +184,10 @@ Napi::Value Probe(const Napi::CallbackInfo& info) {
   if (!status.ok()) return ThrowStatus(env, status);
   bool free = false;
   status = TryLock(fd, true, &free);
-  if (!status.ok() || free || !info[1].As<Napi::Boolean>().Value()) {
+  if (!status.ok() || free || !read_holder) {
     Release(fd, free);
     return status.ok() ? Napi::Boolean::New(env, !free) : ThrowStatus(env, status);
   }
-  const auto max_bytes =
-      static_cast<size_t>(info[2].As<Napi::Number>().Int64Value());
   std::string bytes;
   status = ReadRecord(fd, max_bytes, &bytes);
   Release(fd, false);
@@ -177,8 +217,14 @@ Napi::Value FileKey(const Napi::CallbackInfo& info) {
 // formatTimestamp(ms): the time as records hold it, for tests to hold it to
 // Date#toISOString
 Napi::Value FormatTimestamp(const Napi::CallbackInfo& info) {
+  // Any number: outside int64 it saturates, as the tests of the far ends want.
+  int64_t ms = 0;
+  if (napi_get_value_int64(info.Env(), info[0], &ms) != napi_ok) {
+    ThrowArgument(info, false, "ms", "a number");
+    return info.Env().Undefined();
+  }
   std::string text;
-  AppendTimestamp(info[0].As<Napi::Number>().Int64Value(), &text);
+  AppendTimestamp(ms, &text);
   return Napi::String::New(info.Env(), text);
 }
 
@@ -195,7 +241,8 @@ Napi::Value Filesystem(const Napi::CallbackInfo& info) {
 
 // close(handle): void, idempotent; unlocks, then closes
 Napi::Value Close(const Napi::CallbackInfo& info) {
-  FilesOf(info)->Close(info[0].As<Napi::Number>().Uint32Value());
+  uint32_t id = 0;
+  if (HandleArg(info, &id)) FilesOf(info)->Close(id);
   return info.Env().Undefined();
 }
 

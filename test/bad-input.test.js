@@ -331,6 +331,61 @@ for (const [label, bytes] of Object.entries(corruptFiles)) {
   });
 }
 
+// lib/ always passes the binding what it declares, but a native boundary
+// must hold without it: a wrong type once aborted the process, a negative
+// size wrapped around to "read everything".
+test('the internal binding refuses arguments of the wrong type (TypeError) or size (RangeError) without aborting', (t) => {
+  const dir = makeWorkspace(t);
+  const file = path.join(dir, 'three-mebibytes');
+  fs.writeFileSync(file, 'x'.repeat(3 * 1024 * 1024));
+  const typeErrors = [
+    'b.open(123, true)',
+    `b.open(${JSON.stringify(file)}, 1)`,
+    'b.open()',
+    "b.tryLock('x', false)",
+    "b.tryLock(h, 'yes')",
+    "b.lockBlocking('x')",
+    `b.claim('x', 1, '""')`,
+    `b.claim(h, '1', '""')`,
+    'b.claim(h, 1, 5)',
+    "b.read('x', 5)",
+    "b.read(h, '5')",
+    'b.probe(5, true, 10)',
+    `b.probe(${JSON.stringify(file)}, 'yes', 10)`,
+    `b.probe(${JSON.stringify(file)}, true, '10')`,
+    "b.identity('x')",
+    'b.fileKey({})',
+    'b.filesystem(null)',
+    "b.close('x')",
+    "b.formatTimestamp('x')",
+  ];
+  const rangeErrors = [
+    'b.read(h, -1)',
+    'b.read(h, -2)',
+    'b.read(h, 1.5)',
+    'b.read(h, NaN)',
+    'b.read(h, Infinity)',
+    `b.read(h, ${MAX_METADATA_BYTES + 1})`,
+    `b.probe(${JSON.stringify(file)}, true, -1)`,
+    `b.claim(h, -1, '""')`,
+    `b.claim(h, 2 ** 32, '""')`,
+  ];
+  const within = `b.read(h, ${MAX_METADATA_BYTES})`;
+  const input = JSON.stringify({ file, calls: [...typeErrors, ...rangeErrors, within] });
+  const run = spawnSync(process.execPath, [path.join(FIXTURES, 'binding-calls.js'), input], {
+    encoding: 'utf8',
+    timeout: 30_000,
+  });
+  const outcomes = run.stdout.trim().split('\n').filter(Boolean).map((line) => JSON.parse(line));
+  const last = outcomes.at(-1)?.call ?? 'the first call';
+  assert.equal(run.signal, null, `the child died of ${run.signal} after ${last}: ${run.stderr.slice(0, 300)}`);
+  assert.equal(run.status, 0, run.stderr);
+  const byCall = new Map(outcomes.map((outcome) => [outcome.call, outcome]));
+  for (const call of typeErrors) assert.equal(byCall.get(call)?.threw, 'TypeError', JSON.stringify(byCall.get(call)));
+  for (const call of rangeErrors) assert.equal(byCall.get(call)?.threw, 'RangeError', JSON.stringify(byCall.get(call)));
+  assert.equal(byCall.get(within)?.returned, MAX_METADATA_BYTES + 1, 'a file over the bound still reads as too large');
+});
+
 // A NUL first byte is how a record in the middle of its write looks, which
 // readers read again; a file past the bound is no record whatever its first
 // byte, and a sparse one costs nothing to make and 1 MiB a read.
