@@ -81,11 +81,45 @@ export function networkPolicyOf(options: LockOptions | undefined): NetworkFilesy
   return options?.networkFilesystem ?? 'warn';
 }
 
-// One fstatfs per lock path and thread (a worker has its own copy of this
-// module): a workspace does not move between filesystems under a running
-// process, and the check then costs a map lookup.
-const seen = new Map<string, FilesystemInfo>();
-const warned = new Set<string>();
+/** What is known of a lock path's filesystem, and whether its warning was given. */
+interface Sighting {
+  readonly info: FilesystemInfo;
+  readonly readAt: number;
+  warned: boolean;
+}
+
+// A workspace seldom moves between filesystems under a running process,
+// but it can (a mount over .ralph, a symlinked directory pointed elsewhere),
+// so an answer is trusted for a second: then the next call on that path
+// reads it again, one fstatfs a second at most, nothing next to the calls.
+const RECHECK_MS = 1000;
+// Lock paths come from callers: remember the ones read last, per thread (a
+// worker has its own copy of this module).
+const MAX_SIGHTINGS = 64;
+const sightings = new Map<string, Sighting>();
+
+/** What was read for `lockPath` less than RECHECK_MS ago. */
+function recentSighting(lockPath: string): Sighting | undefined {
+  const sighting = sightings.get(lockPath);
+  return sighting !== undefined && performance.now() - sighting.readAt < RECHECK_MS ? sighting : undefined;
+}
+
+/**
+ * Records a fresh reading, as the newest entry (the oldest goes when full).
+ * A warning given stays given while the filesystem is the same one.
+ */
+function remember(lockPath: string, info: FilesystemInfo): Sighting {
+  const previous = sightings.get(lockPath);
+  sightings.delete(lockPath);
+  if (sightings.size >= MAX_SIGHTINGS) sightings.delete(sightings.keys().next().value as string);
+  const sighting = {
+    info,
+    readAt: performance.now(),
+    warned: previous?.warned === true && previous.info.name === info.name,
+  };
+  sightings.set(lockPath, sighting);
+  return sighting;
+}
 
 /**
  * Whether `checkFilesystem` would do nothing for `lockPath`: the policy
@@ -94,15 +128,17 @@ const warned = new Set<string>();
  */
 export function filesystemCleared(lockPath: string, policy: NetworkFilesystemPolicy): boolean {
   if (policy === 'allow') return true;
-  const kind = seen.get(lockPath)?.kind;
-  return kind === 'local' || (kind !== undefined && policy === 'warn' && warned.has(lockPath));
+  const sighting = recentSighting(lockPath);
+  if (sighting === undefined) return false;
+  return sighting.info.kind === 'local' || (policy === 'warn' && sighting.warned);
 }
 
 /**
  * Applies the policy to the lock file open as `handle`, before it is locked:
  * `'error'` refuses a network or FUSE filesystem with code `'ENETFS'`,
  * `'warn'` says so once per lock path (and thread) in a process warning,
- * `'allow'` does not look.
+ * `'allow'` does not look. The filesystem is read with `fstatfs` unless it
+ * was read for this path less than a second ago.
  */
 export function checkFilesystem(
   binding: Binding,
@@ -111,15 +147,17 @@ export function checkFilesystem(
   policy: NetworkFilesystemPolicy,
 ): void {
   if (policy === 'allow') return;
-  let info = seen.get(lockPath);
-  if (info === undefined) {
+  let sighting = recentSighting(lockPath);
+  if (sighting === undefined) {
+    let info: FilesystemInfo;
     try {
       info = classifyFilesystem(binding.filesystem(handle));
     } catch (error) {
       throw toLockError(error, lockPath);
     }
-    seen.set(lockPath, info);
+    sighting = remember(lockPath, info);
   }
+  const info = sighting.info;
   if (info.kind === 'local') return;
   const risk =
     info.kind === 'fuse'
@@ -132,8 +170,8 @@ export function checkFilesystem(
       { code: 'ENETFS', path: lockPath },
     );
   }
-  if (warned.has(lockPath)) return;
-  warned.add(lockPath);
+  if (sighting.warned) return;
+  sighting.warned = true;
   process.emitWarning(
     `Loop lock '${lockPath}' is on a ${info.kind} filesystem (${info.name}), where ${risk}. ` +
       `Keep the lock on a local disk, or pass { networkFilesystem: 'allow' } (or 'error') to decide.`,

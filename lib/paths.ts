@@ -18,8 +18,8 @@ export interface LockOptions {
    * `flock()` may not exclude every other holder: `'warn'` (the default)
    * emits one process warning per lock path, `'error'` refuses with a
    * `LockError` whose code is `'ENETFS'`, `'allow'` skips the check. The
-   * calls that lock or probe check it, with one `fstatfs` per lock path
-   * (per thread: a worker checks again).
+   * calls that lock or probe check it with an `fstatfs`, whose answer each
+   * thread keeps for a second, for the 64 lock paths it read last.
    */
   networkFilesystem?: NetworkFilesystemPolicy | undefined;
 }

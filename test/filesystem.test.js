@@ -195,3 +195,39 @@ test("on FUSE, networkFilesystem: 'allow' locks without a warning", async (t) =>
   });
   assert.deepEqual(warnings, []);
 });
+
+test('the filesystem type is read again once a second old: a lock path moved onto FUSE is then refused', async (t) => {
+  const mount = bindfsMount(t);
+  if (mount.skip) return t.skip(mount.skip);
+  const dir = tempDir(t);
+  const local = tempDir(t);
+  const ralph = path.join(dir, '.ralph');
+  fs.symlinkSync(local, ralph);
+  const options = { networkFilesystem: 'error' };
+  LoopLock.tryAcquire(dir, 'on a local disk', options).release();
+  assert.equal(LoopLock.isLocked(dir, options), false);
+
+  // The same lock path, now on the FUSE mount.
+  fs.unlinkSync(ralph);
+  fs.symlinkSync(mount.mountPoint, ralph);
+  await new Promise((resolve) => setTimeout(resolve, 1100));
+  const isRefusal = (error) => error instanceof LockError && error.code === 'ENETFS';
+  assert.throws(() => LoopLock.tryAcquire(dir, 'on FUSE', options), isRefusal);
+  assert.throws(() => LoopLock.isLocked(dir, options), isRefusal);
+  assert.throws(() => LoopLock.status(dir, options), isRefusal);
+});
+
+test('the filesystem types remembered are bounded: after 64 other lock paths, the first one is read and warned about again', async (t) => {
+  const mount = bindfsMount(t);
+  if (mount.skip) return t.skip(mount.skip);
+  const lockFile = (i) => ({ lockFile: `bound-${i}.lock` });
+  const first = await networkWarnings(() => LoopLock.tryAcquire(mount.mountPoint, 'x', lockFile(0)).release());
+  assert.equal(first.length, 1);
+  const others = await networkWarnings(() => {
+    for (let i = 1; i <= 64; i++) LoopLock.tryAcquire(mount.mountPoint, 'x', lockFile(i)).release();
+  });
+  assert.equal(others.length, 64);
+  const again = await networkWarnings(() => LoopLock.tryAcquire(mount.mountPoint, 'x', lockFile(0)).release());
+  assert.equal(again.length, 1, 'the first path was forgotten, so its filesystem was read again');
+  assert.ok(again[0].includes(path.join(mount.mountPoint, 'bound-0.lock')));
+});
