@@ -12,6 +12,7 @@
 #include <string>
 
 #include "arguments.h"
+#include "delivery.h"
 #include "lock_core.h"
 #include "lock_file.h"
 #include "record.h"
@@ -26,10 +27,7 @@ namespace {
 constexpr uint64_t kMaxReadBytes = 1 << 20;
 
 Napi::Value ThrowStatus(Napi::Env env, const Status& status) {
-  Napi::Error error = Napi::Error::New(env, std::strerror(status.error));
-  error.Set("errno", Napi::Number::New(env, status.error));
-  error.Set("syscall", Napi::String::New(env, status.syscall));
-  error.ThrowAsJavaScriptException();
+  ThrowFailure(env, status);
   return env.Undefined();
 }
 

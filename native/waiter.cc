@@ -8,6 +8,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "delivery.h"
 #include "lock_core.h"
 #include "lock_file.h"
 
@@ -21,9 +22,9 @@
 namespace loop_lock {
 namespace {
 
-// Outcomes reported to the JavaScript callback (besides an error object).
-constexpr int kLocked = 0;  // locked and claimed, with the record's time
-constexpr int kStale = 1;   // the file at the path is no longer ours: reopen
+// Outcomes reported to the JavaScript callback (besides a failure).
+constexpr uint32_t kLocked = 0;  // locked and claimed, with the record's time
+constexpr uint32_t kStale = 1;   // the file at the path is no longer ours: reopen
 
 // Backoff of the safety-net poll, in milliseconds. After any wake-up that
 // does not get the lock it restarts at the shortest delay: a holder's close
@@ -78,7 +79,11 @@ class WaitManager {
 
  private:
   void Attempt(Wait* wait, Wake wake);
-  void Finish(Wait* wait, napi_value outcome, napi_value started = nullptr);
+  // Settle a wait by calling it back, or, when the outcome cannot be built
+  // (JavaScript can no longer run), by dropping it.
+  void Fail(Wait* wait, const Status& status);
+  void Report(Wait* wait, uint32_t outcome, int64_t started_ms = -1);
+  void Deliver(Wait* wait, size_t argc, const napi_value* argv);
   // A finished or cancelled wait leaves the table at once (Detach), and
   // gives back its watch and timer after its callback (Dispose).
   void Detach(Wait* wait);
@@ -124,13 +129,6 @@ class WaitManager {
 #endif
 };
 
-Napi::Value MakeError(Napi::Env env, const Status& status) {
-  Napi::Object error = Napi::Object::New(env);
-  error.Set("errno", Napi::Number::New(env, status.error));
-  error.Set("syscall", Napi::String::New(env, status.syscall));
-  return error;
-}
-
 // wait(handle, directory, name, pid, promptJson, callback): number
 Napi::Value WaitManager::Start(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -169,17 +167,16 @@ void WaitManager::OnTimer(uv_timer_t* timer) {
 }
 
 void WaitManager::Attempt(Wait* wait, Wake wake) {
-  Napi::Env env(env_);
-  Napi::HandleScope scope(env);
+  Napi::HandleScope scope(Napi::Env{env_});
   LockFile* file = files_->Find(wait->file_id);
-  if (file == nullptr) {
-    // Only environment teardown closes a file that is being waited on (an
-    // abort cancels the wait first): JavaScript can no longer run.
-    return Cancel(wait->id);
-  }
+  // Environment teardown is the only thing that closes a file being waited
+  // on (an abort cancels the wait first); a worker being terminated can no
+  // longer run JavaScript before that. Either way nobody is left to take
+  // the lock this wait would get.
+  if (file == nullptr || !CanRunJavaScript(env_)) return Cancel(wait->id);
   bool locked = false;
   Status status = TryLock(file->fd(), false, &locked);
-  if (!status.ok()) return Finish(wait, MakeError(env, status));
+  if (!status.ok()) return Fail(wait, status);
   if (locked) {
     // Claimed here, in the callback that woke up, rather than by calls from
     // JavaScript: the first microseconds after a wake-up run on cold caches,
@@ -189,10 +186,9 @@ void WaitManager::Attempt(Wait* wait, Wake wake) {
     bool claimed = false;
     int64_t started_ms = 0;
     status = file->Claim(wait->pid, wait->prompt_json, &claimed, &started_ms);
-    if (!status.ok()) return Finish(wait, MakeError(env, status));
-    if (!claimed) return Finish(wait, Napi::Number::New(env, kStale));
-    return Finish(wait, Napi::Number::New(env, kLocked),
-                  Napi::Number::New(env, static_cast<double>(started_ms)));
+    if (!status.ok()) return Fail(wait, status);
+    if (!claimed) return Report(wait, kStale);
+    return Report(wait, kLocked, started_ms);
   }
   if (wake == Wake::kRenamed) {
     // The file was deleted, renamed or created: if ours is gone, waiting on
@@ -200,35 +196,42 @@ void WaitManager::Attempt(Wait* wait, Wake wake) {
     Identity identity = Identity::kSame;
     long long size = -1;
     status = file->Identify(&identity, &size);
-    if (!status.ok()) return Finish(wait, MakeError(env, status));
-    if (identity != Identity::kSame) return Finish(wait, Napi::Number::New(env, kStale));
+    if (!status.ok()) return Fail(wait, status);
+    if (identity != Identity::kSame) return Report(wait, kStale);
   }
   wait->delay = wake == Wake::kTimer ? std::clamp(wait->delay * 2, kFirstRetryMs, kMaxRetryMs)
                                      : kFirstRetryMs;
   Arm(wait, wait->delay);
 }
 
-void WaitManager::Finish(Wait* wait, napi_value outcome, napi_value started) {
-  Napi::Function callback = wait->callback.Value();
+void WaitManager::Fail(Wait* wait, const Status& status) {
+  napi_value failure = NewFailure(env_, status);
+  if (failure == nullptr) return Cancel(wait->id);
+  Deliver(wait, 1, &failure);
+}
+
+void WaitManager::Report(Wait* wait, uint32_t outcome, int64_t started_ms) {
+  napi_value args[2];
+  const size_t argc = started_ms < 0 ? 1 : 2;
+  if (napi_create_uint32(env_, outcome, &args[0]) != napi_ok ||
+      (argc == 2 &&
+       napi_create_double(env_, static_cast<double>(started_ms), &args[1]) != napi_ok)) {
+    return Cancel(wait->id);
+  }
+  Deliver(wait, argc, args);
+}
+
+void WaitManager::Deliver(Wait* wait, size_t argc, const napi_value* argv) {
+  napi_value callback = wait->callback.Value();
   napi_async_context context = wait->async_context;
   wait->async_context = nullptr;
   // Out of the table first, so a callback that cancels or starts waits sees
   // a consistent manager; the slower clean-up (inotify_rm_watch can take
   // tens of microseconds) waits until the callback has run.
   Detach(wait);
-  napi_value global;
-  napi_get_global(env_, &global);
-  napi_value result;
-  napi_value args[2] = {outcome, started};
-  const napi_status status = napi_make_callback(env_, context, global, callback,
-                                                started == nullptr ? 1 : 2, args, &result);
+  CallBack(env_, context, callback, argc, argv);
   napi_async_destroy(env_, context);
   Dispose(wait);
-  if (status == napi_ok) return;
-  // The callback (lib/loop-lock.ts) catches everything it does, so the only
-  // exception left here is a worker's termination: nothing is left to tell.
-  napi_value exception;
-  napi_get_and_clear_last_exception(env_, &exception);
 }
 
 void WaitManager::Cancel(uint32_t id) {

@@ -1,5 +1,5 @@
 const assert = require('node:assert/strict');
-const { spawn, execFileSync } = require('node:child_process');
+const { spawn, spawnSync, execFileSync } = require('node:child_process');
 const fs = require('node:fs');
 const path = require('node:path');
 const { once } = require('node:events');
@@ -299,6 +299,21 @@ test('terminating workers with pending waits neither crashes nor leaks', async (
   await child.exited;
   assert.equal(LoopLock.isLocked(ws), false);
 });
+
+for (const [how, what] of [
+  ['terminate', 'its worker is terminated'],
+  ['exit', 'an earlier callback of the same inotify batch called process.exit() in its worker'],
+]) {
+  test(`a wait whose claim fails while ${what} never aborts the process (30 rounds)`, (t) => {
+    const run = spawnSync(process.execPath, [fixture('terminate-during-claim.js'), makeWorkspace(t), how, '30'], {
+      encoding: 'utf8',
+      timeout: 120_000,
+    });
+    assert.equal(run.signal, null, run.stderr);
+    assert.equal(run.status, 0, run.stderr);
+    assert.equal(run.stdout, 'survived 30\n');
+  });
+}
 
 test('a worker waits on its own event loop and gets the lock the main thread releases', async (t) => {
   const ws = makeWorkspace(t);
