@@ -39,10 +39,17 @@ void CallBack(napi_env env, napi_async_context context, napi_value callback, siz
   napi_value global, result;
   if (napi_get_global(env, &global) != napi_ok) return;
   if (napi_make_callback(env, context, global, callback, argc, argv, &result) == napi_ok) return;
-  // The callback (lib/loop-lock.ts) catches everything it does, so the only
-  // exception left here is a worker's termination: nothing is left to tell.
+  // napi_make_callback leaves what escaped pending, where Node's own
+  // callbacks report it as uncaught. A call refused because JavaScript can
+  // no longer run leaves nothing pending; a worker's termination leaves its
+  // termination, which napi_fatal_exception refuses in turn.
+  bool pending = false;
   napi_value exception;
-  napi_get_and_clear_last_exception(env, &exception);
+  if (napi_is_exception_pending(env, &pending) != napi_ok || !pending ||
+      napi_get_and_clear_last_exception(env, &exception) != napi_ok) {
+    return;
+  }
+  napi_fatal_exception(env, exception);
 }
 
 }  // namespace loop_lock

@@ -28,8 +28,10 @@ napi_value NewFailure(napi_env env, const Status& status);
 // Throws NewFailure(status), unless it cannot be built or thrown.
 void ThrowFailure(napi_env env, const Status& status);
 
-// Calls `callback` from the event loop in the async context `context`,
-// then runs the microtasks and ticks it queued.
+// Calls `callback` from the event loop as Node calls its own callbacks: in
+// the async context `context`, then runs the microtasks and ticks it
+// queued, and hands an exception that escapes (from it or from a tick) to
+// the host's uncaught-exception path: 'uncaughtException', or exit code 1.
 void CallBack(napi_env env, napi_async_context context, napi_value callback, size_t argc,
               const napi_value* argv);
 

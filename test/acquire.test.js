@@ -315,6 +315,37 @@ for (const [how, what] of [
   });
 }
 
+/**
+ * Runs `source` in a child that holds the lock, waits for it with
+ * acquire() and releases it, so that the wait resolves from the event
+ * loop; `then` is the source of the continuation given the guard.
+ */
+function afterWait(t, then, prelude = '') {
+  const ws = makeWorkspace(t);
+  const source = `${prelude}
+    const { LoopLock } = require(${JSON.stringify(require.resolve('../dist'))});
+    const holder = LoopLock.tryAcquire(${JSON.stringify(ws)}, 'holder');
+    LoopLock.acquire(${JSON.stringify(ws)}, 'waiter').then((guard) => { guard.release(); ${then} });
+    setTimeout(() => holder.release(), 20);`;
+  return spawnSync(process.execPath, ['-e', source], { encoding: 'utf8', timeout: 10_000 });
+}
+
+test('an exception thrown by a tick queued after acquire() resolves is uncaught: exit code 1 and its message', (t) => {
+  const run = afterWait(t, "process.nextTick(() => { throw new Error('thrown from a tick'); });");
+  assert.equal(run.status, 1, run.stderr);
+  assert.match(run.stderr, /thrown from a tick/);
+});
+
+test("an exception thrown by a tick queued after acquire() resolves reaches 'uncaughtException'", (t) => {
+  const run = afterWait(
+    t,
+    "process.nextTick(() => { throw new Error('thrown from a tick'); });",
+    "process.on('uncaughtException', (error) => { process.stdout.write(error.message); process.exitCode = 4; });",
+  );
+  assert.equal(run.stdout, 'thrown from a tick');
+  assert.equal(run.status, 4, run.stderr);
+});
+
 test('a worker waits on its own event loop and gets the lock the main thread releases', async (t) => {
   const ws = makeWorkspace(t);
   const guard = LoopLock.tryAcquire(ws, 'main thread');
