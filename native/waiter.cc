@@ -42,7 +42,7 @@ constexpr uint64_t kInotifyIdleMs = 1000;
 enum class Wake {
   kTimer,    // the backoff poll
   kClosed,   // someone closed the lock file
-  kRenamed,  // the lock file was created, deleted or renamed
+  kRenamed,  // the lock file or its directory was created, deleted or renamed
 };
 
 class WaitManager;
@@ -63,6 +63,23 @@ struct Wait {
   Napi::FunctionReference callback;
   napi_async_context async_context = nullptr;
 };
+
+// The delay before the next try of a wait that did not get the lock.
+uint64_t NextDelay(uint64_t delay, Wake wake) {
+  return wake == Wake::kTimer ? std::clamp(delay * 2, kFirstRetryMs, kMaxRetryMs) : kFirstRetryMs;
+}
+
+// One try of a wait: takes the lock if it is free; otherwise, when
+// check_path, tells whether the path still names the file being waited on.
+// A close of the file cannot move it, so close events skip that lstat; a
+// rename of any directory above it sends no event here at all, which is why
+// every backoff tick checks.
+Status TryOnce(LockFile* file, bool check_path, bool* locked, Identity* identity) {
+  Status status = TryLock(file->fd(), false, locked);
+  if (!status.ok() || *locked || !check_path) return status;
+  long long size = -1;
+  return file->Identify(identity, &size);
+}
 
 // All waits of one environment (the main thread or a worker), and the
 // inotify descriptor they share: one per environment, not one per wait,
@@ -175,7 +192,8 @@ void WaitManager::Attempt(Wait* wait, Wake wake) {
   // the lock this wait would get.
   if (file == nullptr || !CanRunJavaScript(env_)) return Cancel(wait->id);
   bool locked = false;
-  Status status = TryLock(file->fd(), false, &locked);
+  Identity identity = Identity::kSame;
+  Status status = TryOnce(file, wake != Wake::kClosed, &locked, &identity);
   if (!status.ok()) return Fail(wait, status);
   if (locked) {
     // Claimed here, in the callback that woke up, rather than by calls from
@@ -190,17 +208,10 @@ void WaitManager::Attempt(Wait* wait, Wake wake) {
     if (!claimed) return Report(wait, kStale);
     return Report(wait, kLocked, started_ms);
   }
-  if (wake == Wake::kRenamed) {
-    // The file was deleted, renamed or created: if ours is gone, waiting on
-    // it would wait for a lock nobody else will ever take.
-    Identity identity = Identity::kSame;
-    long long size = -1;
-    status = file->Identify(&identity, &size);
-    if (!status.ok()) return Fail(wait, status);
-    if (identity != Identity::kSame) return Report(wait, kStale);
-  }
-  wait->delay = wake == Wake::kTimer ? std::clamp(wait->delay * 2, kFirstRetryMs, kMaxRetryMs)
-                                     : kFirstRetryMs;
+  // Moved, deleted or replaced: waiting on it would wait for a lock that
+  // nobody who opens the path will ever take.
+  if (identity != Identity::kSame) return Report(wait, kStale);
+  wait->delay = NextDelay(wait->delay, wake);
   Arm(wait, wait->delay);
 }
 
@@ -292,7 +303,7 @@ int WaitManager::AddWatch(const std::string& directory) {
   const int watch = inotify_add_watch(
       inotify_->fd, directory.c_str(),
       IN_CLOSE_WRITE | IN_CLOSE_NOWRITE | IN_DELETE | IN_CREATE | IN_MOVED_FROM |
-          IN_MOVED_TO | IN_ONLYDIR);
+          IN_MOVED_TO | IN_MOVE_SELF | IN_DELETE_SELF | IN_ONLYDIR);
   if (watch < 0) {
     if (inotify_->watch_refs.empty()) CloseInotify();
     return -1;
@@ -347,8 +358,8 @@ void WaitManager::OnInotifyReadable() {
       offset += static_cast<ssize_t>(sizeof(struct inotify_event) + event->len);
       const bool overflow = (event->mask & IN_Q_OVERFLOW) != 0;
       const Wake wake =
-          overflow || (event->mask & (IN_DELETE | IN_CREATE | IN_MOVED_FROM |
-                                      IN_MOVED_TO | IN_IGNORED)) != 0
+          overflow || (event->mask & (IN_DELETE | IN_CREATE | IN_MOVED_FROM | IN_MOVED_TO |
+                                      IN_MOVE_SELF | IN_DELETE_SELF | IN_IGNORED)) != 0
               ? Wake::kRenamed
               : Wake::kClosed;
       // Attempt() may finish waits and run JavaScript, which may cancel or

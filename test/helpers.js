@@ -100,6 +100,39 @@ function isBlockedOn(pid, file) {
     });
 }
 
+/**
+ * Whether process `pid` is waiting for the lock on `file` in acquire():
+ * it has that inode open and an inotify watch on its directory, as waits
+ * keep only while they wait. Proof that a waiter is
+ * waiting, without a timer.
+ */
+function isWaitingOn(pid, file) {
+  const { ino } = fs.statSync(file);
+  const directory = fs.statSync(path.dirname(file)).ino.toString(16);
+  const descriptors = (() => {
+    try {
+      return fs.readdirSync(`/proc/${pid}/fd`);
+    } catch {
+      return [];
+    }
+  })();
+  const opened = (fd) => {
+    try {
+      return fs.statSync(`/proc/${pid}/fd/${fd}`).ino === ino;
+    } catch {
+      return false;
+    }
+  };
+  const watches = (fd) => {
+    try {
+      return new RegExp(`^inotify wd:\\S+ ino:${directory} `, 'm').test(fs.readFileSync(`/proc/${pid}/fdinfo/${fd}`, 'utf8'));
+    } catch {
+      return false;
+    }
+  };
+  return descriptors.some(opened) && descriptors.some(watches);
+}
+
 /** Polls `predicate` every few milliseconds until it holds. */
 async function until(predicate, what) {
   for (let i = 0; i < 2000; i++) {
@@ -138,4 +171,4 @@ function assertCompromised(guard, state) {
   );
 }
 
-module.exports = { FIXTURES, runtime, assertCompromised, makeWorkspace, startChild, isBlockedOn, until, isAlive };
+module.exports = { FIXTURES, runtime, assertCompromised, makeWorkspace, startChild, isBlockedOn, isWaitingOn, until, isAlive };
