@@ -1,6 +1,6 @@
 import { mkdirSync } from 'node:fs';
 import { constants } from 'node:os';
-import { dirname } from 'node:path';
+import { basename, dirname } from 'node:path';
 import { AlreadyLockedError, LockError, LockParseError, toLockError } from './errors.js';
 import { checkFilesystem, filesystemCleared, type NetworkFilesystemPolicy, networkPolicyOf } from './filesystem.js';
 import { activateGuard, createGuard, discardGuard, heldByThisThread, type LockGuard, prepareGuard } from './guard.js';
@@ -96,8 +96,18 @@ function holderOf(text: string | number | null, lockPath: string): LockMetadata 
   }
 }
 
-/** Locks an open handle: false when another holder has it. */
-type LockStep = (binding: Binding, handle: Handle, lockPath: string) => boolean;
+/** What a lock step found. */
+const enum Found {
+  /** The handle holds the lock. */
+  Locked,
+  /** Another holder has it. */
+  Held,
+  /** The path no longer names the handle's file (a wait saw it moved, removed or replaced): reopen. */
+  Moved,
+}
+
+/** Locks an open handle. */
+type LockStep = (binding: Binding, handle: Handle, lockPath: string) => Found;
 
 /**
  * Finishes an acquisition once `handle` is locked: checks that the locked
@@ -127,14 +137,23 @@ function replacedTooOften(lockPath: string): LockError {
 function acquireWith(lockPath: string, prompt: unknown, lock: LockStep, policy: NetworkFilesystemPolicy): LockGuard {
   const promptJson = encodePrompt(prompt);
   const binding = native();
-  for (let reopens = 0; reopens <= MAX_REOPENS; reopens++) {
+  // Only reopens right after locking count: a wait that saw its file move
+  // took a filesystem event to get there, and goes on waiting however often
+  // a peer replaces the file (as acquire() does).
+  for (let reopens = 0; reopens <= MAX_REOPENS; ) {
     const handle = openForLock(binding, lockPath);
     let holder: LockMetadata | null;
     try {
       checkFilesystem(binding, handle, lockPath, policy);
-      if (lock(binding, handle, lockPath)) {
+      const found = lock(binding, handle, lockPath);
+      if (found === Found.Locked) {
         const guard = claim(binding, handle, lockPath, prompt as string, promptJson);
         if (guard !== null) return guard;
+        reopens++;
+        continue;
+      }
+      if (found === Found.Moved) {
+        binding.close(handle);
         continue;
       }
       holder = holderOf(binding.read(handle, MAX_METADATA_BYTES), lockPath);
@@ -151,17 +170,17 @@ function acquireWith(lockPath: string, prompt: unknown, lock: LockStep, policy: 
 }
 
 const lockNow: LockStep = (binding, handle) => {
-  if (binding.tryLock(handle, false)) return true;
+  if (binding.tryLock(handle, false)) return Found.Locked;
   // Refused by a holder, or only by probes (isLocked, status), which hold a
   // shared lock for a microsecond or two. A shared lock we can take proves
   // there is no holder: then try again, converting it to exclusive (a
   // failed conversion leaves no lock), until no shared lock is to be had.
   const deadline = performance.now() + PROBE_PATIENCE_MS;
   while (binding.tryLock(handle, true)) {
-    if (binding.tryLock(handle, false)) return true;
+    if (binding.tryLock(handle, false)) return Found.Locked;
     if (performance.now() > deadline) break;
   }
-  return false;
+  return Found.Held;
 };
 
 const lockWaiting: LockStep = (binding, handle, lockPath) => {
@@ -171,8 +190,14 @@ const lockWaiting: LockStep = (binding, handle, lockPath) => {
       { code: 'EDEADLK', path: lockPath },
     );
   }
-  binding.lockBlocking(handle);
-  return true;
+  const outcome = binding.lockBlocking(handle, dirname(lockPath), basename(lockPath));
+  if (outcome === WaitOutcome.Locked) return Found.Locked;
+  if (outcome === WaitOutcome.Stale) return Found.Moved;
+  // This thread is being torn down; nothing will see this.
+  throw new LockError(`EINTR: the wait for lock '${lockPath}' ended with its thread`, {
+    code: 'EINTR',
+    path: lockPath,
+  });
 };
 
 /**
@@ -203,7 +228,11 @@ export class LoopLock {
    * Takes the lock, blocking the calling thread until it is free, like the
    * Rust reference's `acquire_blocking`. In a server or any event-loop code
    * use `acquire()` instead. Refuses with `EDEADLK` when this thread already
-   * holds the lock through an unreleased guard.
+   * holds the lock through an unreleased guard. Waits as `acquire()` does
+   * (inotify and the backoff poll, following the path when the file or a
+   * directory above it moves), but in this thread, and never where nothing
+   * can wake it: a worker waiting here still ends on `worker.terminate()`
+   * or `process.exit()`.
    */
   static acquireBlocking(workspaceRoot: string | URL, prompt: string, options?: LockOptions): LockGuard {
     return acquireWith(lockPathOf(workspaceRoot, options), prompt, lockWaiting, networkPolicyOf(options));
@@ -214,8 +243,10 @@ export class LoopLock {
    * threadpool thread: on Linux the event loop watches the lock file with
    * inotify and takes the lock as soon as its holder closes it; a backoff
    * poll (1 ms up to 100 ms) covers holders that unlock without closing,
-   * and is the only mechanism on macOS. A pending acquire keeps the process
-   * alive, like any pending I/O.
+   * and is the only mechanism on macOS; each of its ticks also checks that
+   * the path still names the file, and a wait whose file moved, or was
+   * removed or replaced, moves to the file now at the path. A pending
+   * acquire keeps the process alive, like any pending I/O.
    *
    * @returns a guard, once the lock is held and its metadata written.
    * @throws (rejects with) `signal.reason` when `options.signal` aborts,

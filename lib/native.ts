@@ -46,8 +46,14 @@ export interface Binding {
   open(path: string, create: boolean): Handle;
   /** flock(LOCK_NB): true when taken, false when another holder conflicts. */
   tryLock(handle: Handle, shared: boolean): boolean;
-  /** flock(LOCK_EX), blocking the calling thread. */
-  lockBlocking(handle: Handle): void;
+  /**
+   * Waits in the calling thread until flock(LOCK_EX) on `handle` succeeds,
+   * as `wait` does on the event loop (`directory` and `name` locate the
+   * file), but does not claim it. Returns undefined only when the thread's
+   * environment is being torn down (a worker's termination), after which
+   * no JavaScript runs.
+   */
+  lockBlocking(handle: Handle, directory: string, name: string): WaitOutcome | undefined;
   /**
    * Once the lock is taken: checks that the file at the path is still the
    * one opened, and writes the record (see native/record.h), stamped now.

@@ -81,6 +81,16 @@ inline bool IntegerArg(const Napi::CallbackInfo& info, size_t index, const char*
   return true;
 }
 
+// args[0], a handle: *id is 0, which no file has, for a number that is not
+// a table id. Only a value that is not a number is refused (TypeError).
+inline bool HandleArg(const Napi::CallbackInfo& info, uint32_t* id) {
+  double value = 0;
+  if (!NumberArg(info, 0, "handle", &value)) return false;
+  const bool valid = value >= 1 && value <= UINT32_MAX && std::trunc(value) == value;
+  *id = valid ? static_cast<uint32_t>(value) : 0;
+  return true;
+}
+
 }  // namespace loop_lock
 
 #endif  // LOOP_LOCK_ARGUMENTS_H_

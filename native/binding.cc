@@ -6,7 +6,6 @@
 #include <napi.h>
 
 #include <climits>
-#include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <string>
@@ -47,16 +46,6 @@ bool IsUsablePath(const char* path, size_t length) {
 
 FileTable* FilesOf(const Napi::CallbackInfo& info) {
   return static_cast<FileTable*>(info.Data());
-}
-
-// args[0], a handle: *id is 0, which no file has, for a number that is not
-// a table id. Only a value that is not a number is refused (TypeError).
-bool HandleArg(const Napi::CallbackInfo& info, uint32_t* id) {
-  double value = 0;
-  if (!NumberArg(info, 0, "handle", &value)) return false;
-  const bool valid = value >= 1 && value <= UINT32_MAX && std::trunc(value) == value;
-  *id = valid ? static_cast<uint32_t>(value) : 0;
-  return true;
 }
 
 // Returns the open LockFile whose handle is args[0], or throws: a TypeError
@@ -105,16 +94,6 @@ Napi::Value TryLockFile(const Napi::CallbackInfo& info) {
   if (!status.ok()) return ThrowStatus(info.Env(), status);
   if (locked) file->MarkLocked();
   return Napi::Boolean::New(info.Env(), locked);
-}
-
-// lockBlocking(handle): void, blocks the calling thread
-Napi::Value LockFileBlocking(const Napi::CallbackInfo& info) {
-  LockFile* file = OpenFileArg(info);
-  if (file == nullptr) return info.Env().Undefined();
-  const Status status = LockBlocking(file->fd());
-  if (!status.ok()) return ThrowStatus(info.Env(), status);
-  file->MarkLocked();
-  return info.Env().Undefined();
 }
 
 // claim(handle, pid, promptJson): the record's time (ms since the epoch)
@@ -249,8 +228,9 @@ Napi::Value Close(const Napi::CallbackInfo& info) {
 // uv_poll (a wait aborts the process), and Deno frees an async cleanup hook's
 // handle itself after the hook returns, so the hook's own
 // napi_remove_async_cleanup_hook, which Node requires, frees it twice. Under
-// those the addon leaves the event-loop waiter out, and acquire() waits from
-// JavaScript (lib/poll-wait.ts).
+// those the addon leaves the event-loop waiter out: acquire() waits from
+// JavaScript (lib/poll-wait.ts), and acquireBlocking() by the backoff poll
+// alone.
 bool RunsOnNode(Napi::Env env) {
   Napi::Value process = env.Global().Get("process").UnwrapOr(env.Undefined());
   if (!process.IsObject()) return false;
@@ -267,7 +247,6 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
       nullptr);
   exports.Set("open", Napi::Function::New(env, Open, "open", files));
   exports.Set("tryLock", Napi::Function::New(env, TryLockFile, "tryLock", files));
-  exports.Set("lockBlocking", Napi::Function::New(env, LockFileBlocking, "lockBlocking", files));
   exports.Set("claim", Napi::Function::New(env, ClaimFile, "claim", files));
   exports.Set("read", Napi::Function::New(env, Read, "read", files));
   exports.Set("probe", Napi::Function::New(env, Probe, "probe", files));
@@ -276,7 +255,11 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("filesystem", Napi::Function::New(env, Filesystem, "filesystem", files));
   exports.Set("close", Napi::Function::New(env, Close, "close", files));
   exports.Set("formatTimestamp", Napi::Function::New(env, FormatTimestamp, "formatTimestamp"));
-  if (RunsOnNode(env)) InitWaiter(env, exports, files);
+  if (RunsOnNode(env)) {
+    InitWaiter(env, exports, files);
+  } else {
+    InitBlockingWait(env, exports, files);
+  }
   return exports;
 }
 

@@ -129,14 +129,6 @@ Status TryLock(int fd, bool shared, bool* locked) {
   return Fail("flock");
 }
 
-Status LockBlocking(int fd) {
-  int result;
-  do {
-    result = flock(fd, LOCK_EX);
-  } while (result < 0 && errno == EINTR);
-  return result < 0 ? Fail("flock") : Status{};
-}
-
 Status WriteRecord(int fd, const char* data, size_t length, long long size_before) {
   if (length == 0) return Truncate(fd, 0);
   // Readers take no lock, and the kernel copies a write into the file from

@@ -47,9 +47,6 @@ Status OpenLockFile(const char* path, OpenMode mode, int* fd, FileId* id);
 // open file description holds a conflicting lock (EWOULDBLOCK or EAGAIN).
 Status TryLock(int fd, bool shared, bool* locked);
 
-// Takes flock(LOCK_EX), waiting as long as it takes; EINTR is retried.
-Status LockBlocking(int fd);
-
 // Writes the record in place at offset 0 with a NUL first byte, truncates
 // the file to its length, then writes the real first byte: until then the
 // file is unreadable, so no reader, crash or stalled writer can leave or see

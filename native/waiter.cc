@@ -1,13 +1,16 @@
 #include "waiter.h"
 
+#include <poll.h>
 #include <uv.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdint>
 #include <string>
 #include <unordered_map>
 #include <vector>
 
+#include "arguments.h"
 #include "delivery.h"
 #include "lock_core.h"
 #include "lock_file.h"
@@ -15,15 +18,13 @@
 #ifdef __linux__
 #include <sys/inotify.h>
 #include <unistd.h>
-
-#include <cerrno>
 #endif
 
 namespace loop_lock {
 namespace {
 
-// Outcomes reported to the JavaScript callback (besides a failure).
-constexpr uint32_t kLocked = 0;  // locked and claimed, with the record's time
+// Outcomes reported to JavaScript (besides a failure).
+constexpr uint32_t kLocked = 0;  // locked (and, for wait, claimed)
 constexpr uint32_t kStale = 1;   // the file at the path is no longer ours: reopen
 
 // Backoff of the safety-net poll, in milliseconds. After any wake-up that
@@ -38,7 +39,7 @@ constexpr uint64_t kMaxRetryMs = 100;
 constexpr uint64_t kInotifyIdleMs = 1000;
 #endif
 
-// What woke a wait up.
+// What woke a wait up, in the order of how much it says (see Sleep).
 enum class Wake {
   kTimer,    // the backoff poll
   kClosed,   // someone closed the lock file
@@ -91,8 +92,17 @@ class WaitManager {
     napi_add_async_cleanup_hook(env, OnTeardown, this, &cleanup_handle_);
   }
 
+  FileTable* files() const { return files_; }
   Napi::Value Start(const Napi::CallbackInfo& info);
   void Cancel(uint32_t id);
+
+  // What a blocking wait borrows (see Block): a watch on the lock file's
+  // directory (-1 without inotify), and a sleep that it ends early.
+  int Watch(const std::string& directory);
+  void Unwatch(int watch);
+  // Blocks for up to delay_ms, or until the directory watched by `watch`
+  // reports a change to `name`.
+  Wake Sleep(int watch, const std::string& name, uint64_t delay_ms);
 
  private:
   void Attempt(Wait* wait, Wake wake);
@@ -127,6 +137,12 @@ class WaitManager {
   void RemoveWatch(int watch);
   void CloseInotify();
   void OnInotifyReadable();
+  // Reads every pending event and passes each to on_event with what it
+  // means for a wait; then lets go of the watches the kernel dropped.
+  template <typename OnEvent>
+  void ReadEvents(OnEvent on_event);
+  // The waits an event concerns.
+  std::vector<uint32_t> Concerned(const struct inotify_event& event) const;
 #endif
 
   static void OnTimer(uv_timer_t* timer);
@@ -346,8 +362,20 @@ void WaitManager::CloseInotify() {
 }
 
 void WaitManager::OnInotifyReadable() {
+  ReadEvents([this](const struct inotify_event& event, Wake wake) {
+    // Attempt() may finish waits and run JavaScript, which may cancel or
+    // start others: look each one up again.
+    for (uint32_t id : Concerned(event)) {
+      auto it = waits_.find(id);
+      if (it != waits_.end()) Attempt(it->second, wake);
+    }
+  });
+}
+
+template <typename OnEvent>
+void WaitManager::ReadEvents(OnEvent on_event) {
   alignas(struct inotify_event) char buffer[16 * 1024];
-  // Attempt() runs JavaScript, which may finish the last wait and close
+  // on_event may run JavaScript, which may finish the last wait and close
   // the inotify descriptor: stop reading as soon as it is gone.
   while (inotify_ != nullptr) {
     const int fd = inotify_->fd;
@@ -356,25 +384,10 @@ void WaitManager::OnInotifyReadable() {
     for (ssize_t offset = 0; offset < length;) {
       const auto* event = reinterpret_cast<const struct inotify_event*>(buffer + offset);
       offset += static_cast<ssize_t>(sizeof(struct inotify_event) + event->len);
-      const bool overflow = (event->mask & IN_Q_OVERFLOW) != 0;
-      const Wake wake =
-          overflow || (event->mask & (IN_DELETE | IN_CREATE | IN_MOVED_FROM | IN_MOVED_TO |
-                                      IN_MOVE_SELF | IN_DELETE_SELF | IN_IGNORED)) != 0
-              ? Wake::kRenamed
-              : Wake::kClosed;
-      // Attempt() may finish waits and run JavaScript, which may cancel or
-      // start others: collect the ids first, then look each one up again.
-      std::vector<uint32_t> woken;
-      for (const auto& [id, wait] : waits_) {
-        if (overflow || (wait->watch == event->wd &&
-                         (event->len == 0 || wait->name == event->name))) {
-          woken.push_back(id);
-        }
-      }
-      for (uint32_t id : woken) {
-        auto it = waits_.find(id);
-        if (it != waits_.end()) Attempt(it->second, wake);
-      }
+      const bool moved = (event->mask & (IN_Q_OVERFLOW | IN_DELETE | IN_CREATE | IN_MOVED_FROM |
+                                         IN_MOVED_TO | IN_MOVE_SELF | IN_DELETE_SELF |
+                                         IN_IGNORED)) != 0;
+      on_event(*event, moved ? Wake::kRenamed : Wake::kClosed);
       if ((event->mask & IN_IGNORED) != 0 && inotify_ != nullptr && inotify_->fd == fd) {
         // The directory is gone and the kernel dropped the watch; waits
         // still on it were just told their file is stale.
@@ -385,7 +398,67 @@ void WaitManager::OnInotifyReadable() {
     }
   }
 }
+
+std::vector<uint32_t> WaitManager::Concerned(const struct inotify_event& event) const {
+  const bool overflow = (event.mask & IN_Q_OVERFLOW) != 0;
+  std::vector<uint32_t> ids;
+  for (const auto& [id, wait] : waits_) {
+    if (overflow ||
+        (wait->watch == event.wd && (event.len == 0 || wait->name == event.name))) {
+      ids.push_back(id);
+    }
+  }
+  return ids;
+}
 #endif
+
+int WaitManager::Watch(const std::string& directory) {
+#ifdef __linux__
+  return AddWatch(directory);
+#else
+  (void)directory;
+  return -1;
+#endif
+}
+
+void WaitManager::Unwatch(int watch) {
+#ifdef __linux__
+  if (watch >= 0) RemoveWatch(watch);
+#else
+  (void)watch;
+#endif
+}
+
+Wake WaitManager::Sleep(int watch, const std::string& name, uint64_t delay_ms) {
+  // A negative descriptor makes poll() a plain sleep: the backoff alone,
+  // without inotify (macOS, or no inotify instance to be had).
+  struct pollfd entry = {-1, POLLIN, 0};
+#ifdef __linux__
+  if (watch >= 0 && inotify_ != nullptr) entry.fd = inotify_->fd;
+#endif
+  // EINTR (a signal) ends the slice early, like the timeout.
+  if (poll(&entry, 1, static_cast<int>(delay_ms)) <= 0) return Wake::kTimer;
+  // Something changed in some watched directory: try again at once, with
+  // a path check if it was a rename. Events for this thread's pending
+  // acquire() calls are not lost: each gets its try as soon as the event
+  // loop runs again.
+  Wake wake = Wake::kClosed;
+#ifdef __linux__
+  ReadEvents([&](const struct inotify_event& event, Wake kind) {
+    const bool ours = (event.mask & IN_Q_OVERFLOW) != 0 ||
+                      (event.wd == watch && (event.len == 0 || name == event.name));
+    if (ours) wake = std::max(wake, kind);
+    for (uint32_t id : Concerned(event)) {
+      Wait* wait = waits_.at(id);
+      wait->delay = 0;
+      Arm(wait, 0);
+    }
+  });
+#else
+  (void)name;
+#endif
+  return wake;
+}
 
 void WaitManager::OnTeardown(napi_async_cleanup_hook_handle handle, void* self) {
   auto* manager = static_cast<WaitManager*>(self);
@@ -402,6 +475,63 @@ void WaitManager::MaybeFinishTeardown() {
   if (!tearing_down_ || closing_handles_ > 0) return;
   napi_remove_async_cleanup_hook(cleanup_handle_);
   delete this;
+}
+
+// lockBlocking(handle, directory, name): kLocked once flock(LOCK_EX) is
+// held, kStale when the path no longer names the file, or nothing once the
+// environment can no longer run JavaScript.
+//
+// Waits as acquire() does, on inotify and the backoff poll, but in this
+// thread: never inside flock(LOCK_EX), which nothing can interrupt short of
+// a signal, so a worker blocked here would keep process.exit() joining it,
+// and worker.terminate() waiting, forever. Each slice ends by asking
+// whether JavaScript can still run: the only sign, from inside the thread,
+// that it is being torn down. `manager` lends the environment's inotify
+// descriptor; without one (see InitBlockingWait) the backoff alone wakes it.
+napi_value Block(napi_env env, FileTable* files, WaitManager* manager,
+                 const Napi::CallbackInfo& info) {
+  uint32_t id = 0;
+  std::string directory, name;
+  if (!HandleArg(info, &id) || !StringArg(info, 1, "directory", &directory) ||
+      !StringArg(info, 2, "name", &name)) {
+    return nullptr;
+  }
+  LockFile* file = files->Find(id);
+  if (file == nullptr) {
+    ThrowFailure(env, Status{EBADF, "fstat"});
+    return nullptr;
+  }
+  bool locked = false;
+  Identity identity = Identity::kSame;
+  Status status = TryOnce(file, false, &locked, &identity);
+  if (status.ok() && !locked) {
+    // In place before the next try, so a release in between is not lost.
+    const int watch = manager == nullptr ? -1 : manager->Watch(directory);
+    Wake wake = Wake::kClosed;
+    uint64_t delay = 0;
+    do {
+      status = TryOnce(file, wake != Wake::kClosed, &locked, &identity);
+      if (!status.ok() || locked || identity != Identity::kSame) break;
+      delay = NextDelay(delay, wake);
+      if (manager != nullptr) {
+        wake = manager->Sleep(watch, name, delay);
+      } else {
+        poll(nullptr, 0, static_cast<int>(delay));
+        wake = Wake::kTimer;
+      }
+    } while (CanRunJavaScript(env));
+    if (manager != nullptr) manager->Unwatch(watch);
+  }
+  napi_value outcome = nullptr;
+  if (!status.ok()) {
+    ThrowFailure(env, status);
+  } else if (locked) {
+    file->MarkLocked();
+    napi_create_uint32(env, kLocked, &outcome);
+  } else if (identity != Identity::kSame) {
+    napi_create_uint32(env, kStale, &outcome);
+  }
+  return outcome;
 }
 
 }  // namespace
@@ -422,6 +552,26 @@ void InitWaiter(Napi::Env env, Napi::Object exports, FileTable* files) {
                                   return info.Env().Undefined();
                                 },
                                 "cancelWait", manager));
+  exports.Set("lockBlocking",
+              Napi::Function::New(
+                  env,
+                  [](const Napi::CallbackInfo& info) {
+                    auto* manager = static_cast<WaitManager*>(info.Data());
+                    return Napi::Value(info.Env(),
+                                       Block(info.Env(), manager->files(), manager, info));
+                  },
+                  "lockBlocking", manager));
+}
+
+void InitBlockingWait(Napi::Env env, Napi::Object exports, FileTable* files) {
+  exports.Set("lockBlocking", Napi::Function::New(
+                                  env,
+                                  [](const Napi::CallbackInfo& info) {
+                                    auto* files = static_cast<FileTable*>(info.Data());
+                                    return Napi::Value(info.Env(),
+                                                       Block(info.Env(), files, nullptr, info));
+                                  },
+                                  "lockBlocking", files));
 }
 
 }  // namespace loop_lock

@@ -2,6 +2,8 @@
 // file's directory with inotify (Linux) and retries flock(LOCK_NB) when the
 // lock file is closed, renamed or deleted; a backoff timer is the safety net
 // for holders that unlock without closing, and the only mechanism elsewhere.
+// Each tick of it also checks that the path still names the file, since a
+// rename of a directory above the watched one sends no event.
 //
 // One wake-up per handoff: the holder's close() wakes the event loop, which
 // takes the lock and writes the record in the same callback. A thread
@@ -17,11 +19,19 @@
 
 namespace loop_lock {
 
-// Adds wait(file, directory, name, pid, promptJson, callback) -> id and
-// cancelWait(id); file is an id in `files`. The callback gets (0, the
-// record's time) once the lock is taken and claimed (LockFile::Claim),
-// (1) when the file was removed or replaced, or an error object.
+// Adds wait(file, directory, name, pid, promptJson, callback) -> id,
+// cancelWait(id) and lockBlocking(file, directory, name); file is an id in
+// `files`. The callback gets (0, the record's time) once the lock is taken
+// and claimed (LockFile::Claim), (1) when the file was removed or replaced,
+// or an Error with errno and syscall. lockBlocking waits the same way in
+// the calling thread and returns 0 once locked (not claimed), 1 when the
+// file was removed or replaced, or nothing when the thread's environment
+// is being torn down.
 void InitWaiter(Napi::Env env, Napi::Object exports, FileTable* files);
+
+// Adds lockBlocking alone, woken by the backoff poll only, for runtimes
+// whose event loop the addon cannot watch (see RunsOnNode in binding.cc).
+void InitBlockingWait(Napi::Env env, Napi::Object exports, FileTable* files);
 
 }  // namespace loop_lock
 

@@ -7,7 +7,7 @@ const path = require('node:path');
 const { spawnSync } = require('node:child_process');
 const { test } = require('node:test');
 const { AlreadyLockedError, LoopLock } = require('../dist');
-const { FIXTURES, isBlockedOn, makeWorkspace, startChild, until } = require('./helpers');
+const { FIXTURES, isWaitingOn, makeWorkspace, startChild, until } = require('./helpers');
 
 function startHolder(t, config) {
   return startChild(t, 'holder.js', [JSON.stringify({ mode: 'try', ...config })]);
@@ -33,7 +33,7 @@ test('acquireBlocking in another process waits until the holder releases', async
 
   const waiter = startHolder(t, { workspace, prompt: 'second', mode: 'blocking' });
   await waiter.next('waiting');
-  await until(() => isBlockedOn(waiter.pid, lockPath), 'the waiter is blocked in flock()');
+  await until(() => isWaitingOn(waiter.pid, lockPath), 'the waiter is waiting');
   assert.equal(LoopLock.status(workspace).holder.pid, holder.pid, 'the waiter has not taken over');
 
   holder.send('release');
@@ -65,29 +65,41 @@ test('a holder killed while a process waits in acquireBlocking hands the lock ov
   const holder = startHolder(t, { workspace, prompt: 'crashes' });
   const { lockPath } = await holder.next('locked');
   const waiter = startHolder(t, { workspace, prompt: 'survivor', mode: 'blocking' });
-  await until(() => isBlockedOn(waiter.pid, lockPath), 'the waiter is blocked in flock()');
+  await until(() => isWaitingOn(waiter.pid, lockPath), 'the waiter is waiting');
   holder.child.kill('SIGKILL');
   const locked = await waiter.next('locked');
   assert.equal(locked.metadata.prompt, 'survivor');
 });
 
-test('a waiter woken on a lock file deleted meanwhile retries on the file now at the path', async (t) => {
+test('a waiter takes the new file when the lock file is deleted while it waits', { timeout: 10_000 }, async (t) => {
   const workspace = makeWorkspace(t);
   const holder = startHolder(t, { workspace, prompt: 'first' });
   const { lockPath } = await holder.next('locked');
   const waiter = startHolder(t, { workspace, prompt: 'waiter', mode: 'blocking' });
-  await until(() => isBlockedOn(waiter.pid, lockPath), 'the waiter is blocked on the first file');
+  await until(() => isWaitingOn(waiter.pid, lockPath), 'the waiter is waiting');
 
-  // The file goes (rm -rf .ralph, git clean) and a newcomer locks a new one.
+  // The file goes (rm -rf .ralph, git clean): the path is free, though the
+  // holder still holds the unlinked inode.
   fs.unlinkSync(lockPath);
-  const newcomer = LoopLock.tryAcquire(workspace, 'newcomer');
+  const locked = await waiter.next('locked');
+  assert.equal(locked.state, 'held');
+  assert.equal(LoopLock.status(workspace).holder.pid, waiter.pid);
+  assert.equal(LoopLock.isLocked(workspace), true);
+});
+
+test('a waiter whose file is replaced by one a newcomer holds waits on the new file', async (t) => {
+  const workspace = makeWorkspace(t);
+  const holder = startHolder(t, { workspace, prompt: 'first' });
+  const { lockPath } = await holder.next('locked');
+  const waiter = startHolder(t, { workspace, prompt: 'waiter', mode: 'blocking' });
+  await until(() => isWaitingOn(waiter.pid, lockPath), 'the waiter is waiting on the first file');
+
+  // A newcomer locks another file and renames it over the lock file.
+  const newcomer = LoopLock.tryAcquire(workspace, 'newcomer', { lockFile: '.ralph/next.lock' });
+  fs.renameSync(newcomer.lockPath, lockPath);
   let released = false;
   try {
-    holder.send('release');
-    await holder.next('released');
-    // Woken on the unlinked inode, the waiter must go for the new file,
-    // which the newcomer holds, and wait again.
-    await until(() => isBlockedOn(waiter.pid, lockPath), 'the waiter is blocked on the new file');
+    await until(() => isWaitingOn(waiter.pid, lockPath), 'the waiter is waiting on the new file');
     assert.equal(LoopLock.status(workspace).holder.prompt, 'newcomer');
     newcomer.release();
     released = true;

@@ -86,24 +86,9 @@ function startChild(t, script, args = [], options = {}) {
 }
 
 /**
- * Whether /proc/locks shows process `pid` blocked waiting for a flock() on
- * the inode of `file`: proof that a waiter is waiting, without a timer.
- */
-function isBlockedOn(pid, file) {
-  const { ino } = fs.statSync(file);
-  return fs
-    .readFileSync('/proc/locks', 'utf8')
-    .split('\n')
-    .some((line) => {
-      const fields = line.trim().split(/\s+/);
-      return fields[1] === '->' && fields[2] === 'FLOCK' && fields[5] === String(pid) && fields[6]?.endsWith(`:${ino}`);
-    });
-}
-
-/**
- * Whether process `pid` is waiting for the lock on `file` in acquire():
- * it has that inode open and an inotify watch on its directory, as waits
- * keep only while they wait. Proof that a waiter is
+ * Whether process `pid` is waiting for the lock on `file` (acquire() or
+ * acquireBlocking()): it has that inode open and an inotify watch on its
+ * directory, as waits keep only while they wait. Proof that a waiter is
  * waiting, without a timer.
  */
 function isWaitingOn(pid, file) {
@@ -123,9 +108,10 @@ function isWaitingOn(pid, file) {
       return false;
     }
   };
+  const watch = new RegExp(`^inotify wd:\\S+ ino:${directory} `, 'm');
   const watches = (fd) => {
     try {
-      return new RegExp(`^inotify wd:\\S+ ino:${directory} `, 'm').test(fs.readFileSync(`/proc/${pid}/fdinfo/${fd}`, 'utf8'));
+      return watch.test(fs.readFileSync(`/proc/${pid}/fdinfo/${fd}`, 'utf8'));
     } catch {
       return false;
     }
@@ -171,4 +157,4 @@ function assertCompromised(guard, state) {
   );
 }
 
-module.exports = { FIXTURES, runtime, assertCompromised, makeWorkspace, startChild, isBlockedOn, isWaitingOn, until, isAlive };
+module.exports = { FIXTURES, runtime, assertCompromised, makeWorkspace, startChild, isWaitingOn, until, isAlive };

@@ -2,8 +2,8 @@
 // A waiter follows its path: when .ralph, or the workspace itself, is moved
 // away while another process holds the lock, the path names no locked file
 // any more (a newcomer's tryAcquire would succeed), and a waiter in
-// acquire() takes the file now at the path instead of waiting for a holder
-// that no longer stands in its way.
+// acquire() or acquireBlocking() takes the file now at the path instead of
+// waiting for a holder that no longer stands in its way.
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const path = require('node:path');
@@ -19,7 +19,7 @@ const moves = {
   },
 };
 
-for (const mode of ['wait']) {
+for (const mode of ['wait', 'blocking']) {
   for (const [move, run] of Object.entries(moves)) {
     const call = mode === 'wait' ? 'acquire()' : 'acquireBlocking()';
     test(`a waiter in ${call} in another process follows \`${move}\` while the holder still holds the old file`, { timeout: 10_000 }, async (t) => {

@@ -3,10 +3,12 @@
 // main thread like another process would, and a worker's end releases it.
 const assert = require('node:assert/strict');
 const path = require('node:path');
+const { spawnSync } = require('node:child_process');
 const { test } = require('node:test');
+const { setTimeout: sleep } = require('node:timers/promises');
 const { Worker } = require('node:worker_threads');
 const { AlreadyLockedError, LoopLock } = require('../dist');
-const { FIXTURES, isBlockedOn, makeWorkspace, until } = require('./helpers');
+const { FIXTURES, isWaitingOn, makeWorkspace, until } = require('./helpers');
 
 /** Starts the holder worker; `next(event)` resolves with its next such message. */
 function startWorker(t, workerData) {
@@ -94,7 +96,7 @@ test('acquireBlocking in a worker waits for the main thread to release', async (
   try {
     const waiter = startWorker(t, { workspace, prompt: 'worker second', mode: 'blocking' });
     await waiter.next('waiting');
-    await until(() => isBlockedOn(process.pid, guard.lockPath), 'the worker is blocked in flock()');
+    await until(() => isWaitingOn(process.pid, guard.lockPath), 'the worker is waiting');
     assert.equal(LoopLock.readExisting(workspace).prompt, 'main first');
     guard.release();
     released = true;
@@ -106,6 +108,39 @@ test('acquireBlocking in a worker waits for the main thread to release', async (
   } finally {
     if (!released) guard.release();
   }
+});
+
+test('worker.terminate() ends a worker waiting in acquireBlocking', { timeout: 30_000 }, async (t) => {
+  const workspace = makeWorkspace(t);
+  const guard = LoopLock.tryAcquire(workspace, 'main holds');
+  try {
+    const waiter = startWorker(t, { workspace, prompt: 'never', mode: 'blocking' });
+    await until(() => isWaitingOn(process.pid, guard.lockPath), 'the worker is waiting');
+    const started = performance.now();
+    const ended = await Promise.race([waiter.worker.terminate().then(() => 'terminated'), sleep(5000, 'still waiting')]);
+    assert.equal(ended, 'terminated');
+    assert.ok(performance.now() - started < 1000, 'within a slice of the wait');
+    assert.equal(LoopLock.status(workspace).holder.prompt, 'main holds');
+  } finally {
+    guard.release();
+  }
+});
+
+test('process.exit() exits promptly while a worker waits in acquireBlocking', (t) => {
+  const workspace = makeWorkspace(t);
+  const source = `
+    const { Worker } = require('node:worker_threads');
+    const { LoopLock } = require(${JSON.stringify(require.resolve('../dist'))});
+    const guard = LoopLock.tryAcquire(${JSON.stringify(workspace)}, 'main holds');
+    const worker = new Worker(${JSON.stringify(path.join(FIXTURES, 'worker-holder.js'))}, {
+      workerData: { workspace: ${JSON.stringify(workspace)}, prompt: 'never', mode: 'blocking' },
+    });
+    worker.on('message', () => setTimeout(() => process.exit(5), 200));`;
+  const started = performance.now();
+  const run = spawnSync(process.execPath, ['-e', source], { encoding: 'utf8', timeout: 10_000 });
+  assert.equal(run.signal, null, 'process.exit() hung until the timeout killed it');
+  assert.equal(run.status, 5, run.stderr);
+  assert.ok(performance.now() - started < 5000);
 });
 
 test('the main thread keeps working after workers that loaded the addon are gone', async (t) => {
