@@ -44,15 +44,17 @@ export class LockError extends Error {
 /**
  * The lock is held by another open file description: another process,
  * another thread, or another guard in this very thread. `holder` is the
- * holder's metadata, or `null` while it cannot be read yet (the holder has
- * locked but not finished writing it, or the file holds something else).
+ * holder's metadata, or `null` when the record in the file is not the
+ * holder's for sure: not (yet) a complete record, or one whose pid does not
+ * hold the lock (a past holder's, under a new holder that has not written
+ * yet or a foreign one that writes none, or a dead holder's).
  *
  * It carries no stack trace: it is an expected answer rather than a fault,
  * it always comes straight from `tryAcquire`, and capturing a stack would
  * cost more than the whole flock() round trip it reports.
  */
 export class AlreadyLockedError extends LockError {
-  /** The current holder, when its metadata could be read. */
+  /** The current holder, when the record in the file is its own. */
   readonly holder: LockMetadata | null;
 
   constructor(path: string, holder: LockMetadata | null) {
@@ -61,7 +63,7 @@ export class AlreadyLockedError extends LockError {
     try {
       super(
         holder === null
-          ? `Lock '${path}' is held (its holder's metadata is not readable yet)`
+          ? `Lock '${path}' is held (the record in it is not its holder's)`
           : `Lock '${path}' is held by pid ${holder.pid} since ${holder.started.toISOString()}`,
         { code: 'ELOCKED', path },
       );

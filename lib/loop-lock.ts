@@ -86,8 +86,21 @@ function parseRead(text: string | number | null, lockPath: string): LockMetadata
   return parseRecord(text, lockPath);
 }
 
-/** The holder's metadata, or `null` while it is not (yet) a complete record. */
-function holderOf(text: string | number | null, lockPath: string): LockMetadata | null {
+/**
+ * The metadata of whoever holds the lock that `handle` failed to take, or
+ * `null` when the record is not theirs for sure: not (yet) a complete
+ * record, or one whose pid does not hold the lock. A new holder has locked
+ * but not yet written over the last holder's record; a foreign holder
+ * (`flock(1)`) writes none; a holder that died left its record. Callers
+ * signal the pid they are given, so it must be the holder's.
+ */
+function currentHolder(binding: Binding, handle: Handle, lockPath: string): LockMetadata | null {
+  const holder = recordOrNull(binding.read(handle, MAX_METADATA_BYTES), lockPath);
+  return holder !== null && binding.heldBy(handle, holder.pid) ? holder : null;
+}
+
+/** The record, or `null` for anything that is not a complete one. */
+function recordOrNull(text: string | number | null, lockPath: string): LockMetadata | null {
   try {
     return parseRead(text, lockPath);
   } catch (error) {
@@ -156,7 +169,7 @@ function acquireWith(lockPath: string, prompt: unknown, lock: LockStep, policy: 
         binding.close(handle);
         continue;
       }
-      holder = holderOf(binding.read(handle, MAX_METADATA_BYTES), lockPath);
+      holder = currentHolder(binding, handle, lockPath);
     } catch (error) {
       binding.close(handle);
       throw toLockError(error, lockPath);
@@ -293,15 +306,16 @@ export class LoopLock {
    * `flock(LOCK_SH | LOCK_NB)`, so concurrent probes never see each other.
    */
   static isLocked(workspaceRoot: string | URL, options?: LockOptions): boolean {
-    return probe(lockPathOf(workspaceRoot, options), false, networkPolicyOf(options)).locked;
+    return probe(lockPathOf(workspaceRoot, options), networkPolicyOf(options));
   }
 
   /**
    * Whether the lock is held, and by whom: `holder` is the metadata while
-   * the lock is held and its record is readable, `null` otherwise.
+   * the lock is held and its record is the holder's, `null` otherwise (see
+   * `AlreadyLockedError.holder`).
    */
   static status(workspaceRoot: string | URL, options?: LockOptions): LockStatus {
-    return probe(lockPathOf(workspaceRoot, options), true, networkPolicyOf(options));
+    return statusOf(lockPathOf(workspaceRoot, options), networkPolicyOf(options));
   }
 }
 
@@ -404,19 +418,33 @@ function acquireAsync(
   }
 }
 
-function probe(lockPath: string, withHolder: boolean, policy: NetworkFilesystemPolicy): LockStatus {
+function probe(lockPath: string, policy: NetworkFilesystemPolicy): boolean {
   const binding = native();
-  if (!filesystemCleared(lockPath, policy) && !checkExistingFilesystem(binding, lockPath, policy)) {
-    return { locked: false, holder: null };
-  }
-  let outcome: boolean | string | number | null | undefined;
+  if (!filesystemCleared(lockPath, policy) && !checkExistingFilesystem(binding, lockPath, policy)) return false;
   try {
-    outcome = binding.probe(lockPath, withHolder, MAX_METADATA_BYTES);
+    return binding.probe(lockPath) === true;
   } catch (error) {
     throw toLockError(error, lockPath);
   }
-  if (outcome === undefined || outcome === false) return { locked: false, holder: null };
-  return { locked: true, holder: outcome === true ? null : holderOf(outcome, lockPath) };
+}
+
+/**
+ * Probes as `isLocked` does, on a handle of its own, so that the record is
+ * read, and its pid checked, on the inode found held.
+ */
+function statusOf(lockPath: string, policy: NetworkFilesystemPolicy): LockStatus {
+  const binding = native();
+  const handle = openExisting(binding, lockPath);
+  if (handle === null) return { locked: false, holder: null };
+  try {
+    checkFilesystem(binding, handle, lockPath, policy);
+    if (binding.tryLock(handle, true)) return { locked: false, holder: null };
+    return { locked: true, holder: currentHolder(binding, handle, lockPath) };
+  } catch (error) {
+    throw toLockError(error, lockPath);
+  } finally {
+    binding.close(handle);
+  }
 }
 
 /**

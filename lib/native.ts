@@ -69,10 +69,15 @@ export interface Binding {
   read(handle: Handle, maxBytes: number): string | number | null;
   /**
    * Opens read-only, takes flock(LOCK_SH|LOCK_NB) and closes, in one call:
-   * undefined when there is no file, false when free, true when held (or
-   * with `readHolder`, what `read` returns for the holder's record).
+   * undefined when there is no file, else whether someone holds it.
    */
-  probe(path: string, readHolder: boolean, maxBytes: number): boolean | string | number | null | undefined;
+  probe(path: string): boolean | undefined;
+  /**
+   * Whether process `pid` holds the lock on the handle's inode. Linux asks
+   * the kernel (/proc/locks: the pid that took each flock() lock); where
+   * that cannot be read, whether `pid` is alive.
+   */
+  heldBy(handle: Handle, pid: number): boolean;
   /** Whether the descriptor's inode is still the one at its path. */
   identity(handle: Handle): Identity;
   /** "dev:ino" of the descriptor's inode. */

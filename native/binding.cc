@@ -14,6 +14,7 @@
 #include "delivery.h"
 #include "lock_core.h"
 #include "lock_file.h"
+#include "lock_owner.h"
 #include "record.h"
 #include "waiter.h"
 
@@ -131,11 +132,9 @@ Napi::Value Read(const Napi::CallbackInfo& info) {
   return RecordValue(env, bytes, max_bytes);
 }
 
-// probe(path, readHolder, maxBytes): undefined when there is no lock file,
-// false when no one holds it, true when someone does (readHolder false), or
-// what read() returns for the holder's record. The descriptor lives only
-// within this call, so it needs no handle: isLocked() and status() cost one
-// crossing into the addon and no allocation.
+// probe(path): undefined when there is no lock file, else whether someone
+// holds it. The descriptor lives only within this call, so it needs no
+// handle: isLocked() costs one crossing into the addon and no allocation.
 Napi::Value Probe(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   // Copied into a stack buffer, not a std::string: probes run in loops,
@@ -146,12 +145,7 @@ Napi::Value Probe(const Napi::CallbackInfo& info) {
   // and a path cut that way still has at least PATH_MAX bytes.
   char path[PATH_MAX + 4];
   size_t length = 0;
-  bool read_holder = false;
-  size_t max_bytes = 0;
-  if (!StringArgInto(info, 0, "path", path, sizeof path, &length) ||
-      !BoolArg(info, 1, "readHolder", &read_holder) || !MaxBytesArg(info, 2, &max_bytes)) {
-    return env.Undefined();
-  }
+  if (!StringArgInto(info, 0, "path", path, sizeof path, &length)) return env.Undefined();
   if (!IsUsablePath(path, length)) return ThrowStatus(env, Status{EINVAL, "open"});
   if (length >= PATH_MAX) return ThrowStatus(env, Status{ENAMETOOLONG, "open"});
   int fd = -1;
@@ -161,15 +155,17 @@ Napi::Value Probe(const Napi::CallbackInfo& info) {
   if (!status.ok()) return ThrowStatus(env, status);
   bool free = false;
   status = TryLock(fd, true, &free);
-  if (!status.ok() || free || !read_holder) {
-    Release(fd, free);
-    return status.ok() ? Napi::Boolean::New(env, !free) : ThrowStatus(env, status);
-  }
-  std::string bytes;
-  status = ReadRecord(fd, max_bytes, &bytes);
-  Release(fd, false);
-  if (!status.ok()) return ThrowStatus(env, status);
-  return RecordValue(env, bytes, max_bytes);
+  Release(fd, free);
+  return status.ok() ? Napi::Boolean::New(env, !free) : ThrowStatus(env, status);
+}
+
+// heldBy(handle, pid): whether pid holds the lock on the handle's inode, as
+// far as the system can tell (see HoldsLock)
+Napi::Value HeldBy(const Napi::CallbackInfo& info) {
+  LockFile* file = OpenFileArg(info);
+  uint64_t pid = 0;
+  if (file == nullptr || !IntegerArg(info, 1, "pid", UINT32_MAX, &pid)) return info.Env().Undefined();
+  return Napi::Boolean::New(info.Env(), HoldsLock(file->id(), static_cast<int64_t>(pid)));
 }
 
 // identity(handle): 0 same, 1 removed, 2 replaced, 3 linked (see Identity)
@@ -250,6 +246,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("claim", Napi::Function::New(env, ClaimFile, "claim", files));
   exports.Set("read", Napi::Function::New(env, Read, "read", files));
   exports.Set("probe", Napi::Function::New(env, Probe, "probe", files));
+  exports.Set("heldBy", Napi::Function::New(env, HeldBy, "heldBy", files));
   exports.Set("identity", Napi::Function::New(env, CheckFileIdentity, "identity", files));
   exports.Set("fileKey", Napi::Function::New(env, FileKey, "fileKey", files));
   exports.Set("filesystem", Napi::Function::New(env, Filesystem, "filesystem", files));

@@ -1,0 +1,29 @@
+// Who took a lock, as the kernel knows it. A lock file's record says who
+// wrote it last, which is not always who holds the lock now: a new holder
+// has locked but not yet written, a foreign holder (flock(1)) writes
+// nothing, a holder died and left its record. Readers check the record's
+// pid here before they name it.
+#ifndef LOOP_LOCK_LOCK_OWNER_H_
+#define LOOP_LOCK_LOCK_OWNER_H_
+
+#include <cstdint>
+
+#include "lock_core.h"
+
+namespace loop_lock {
+
+// Whether process `pid` (as this process numbers pids) holds the exclusive
+// flock() lock on the inode `id`.
+//
+// On Linux the kernel lists every lock in /proc/locks with the pid that
+// took it and its device and inode; a pid outside the reader's pid
+// namespace is listed as 0, so it never matches. Where /proc/locks cannot
+// be read, or its pids are another namespace's (/proc mounted from another
+// pid namespace), and on macOS, only a dead pid can be ruled out: the
+// answer is then whether `pid` names a live process. Pids below 1 address
+// process groups and name no holder.
+bool HoldsLock(const FileId& id, int64_t pid);
+
+}  // namespace loop_lock
+
+#endif  // LOOP_LOCK_LOCK_OWNER_H_

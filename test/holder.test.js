@@ -1,0 +1,111 @@
+'use strict';
+// status().holder and AlreadyLockedError.holder name only the process that
+// holds the lock at that moment: never the last holder while a new one has
+// locked but not yet written, never a record under a holder that writes
+// none (flock(1)), never a holder that died. Callers signal that pid.
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const fs = require('node:fs');
+const path = require('node:path');
+const { spawnSync } = require('node:child_process');
+
+const { LoopLock, AlreadyLockedError } = require('../dist');
+const { makeWorkspace, startChild, isAlive } = require('./helpers');
+
+const hasFlock = spawnSync('flock', ['--version']).status === 0;
+const noFlock = hasFlock ? false : 'util-linux flock is not installed';
+
+const lockPathIn = (workspace) => path.join(workspace, LoopLock.LOCK_FILE);
+
+/** A record as loop-lock and the reference write it, naming `pid`. */
+function writeRecord(workspace, pid, prompt) {
+  fs.mkdirSync(path.dirname(lockPathIn(workspace)), { recursive: true });
+  const record = { pid, started: '2026-11-29T08:00:00.000Z', prompt };
+  fs.writeFileSync(lockPathIn(workspace), JSON.stringify(record, null, 2));
+}
+
+/** Holds the lock with flock(1), which writes nothing, until the test ends. */
+async function holdWithFlock(t, workspace) {
+  const peer = startChild(t, null, ['-n', lockPathIn(workspace), '-c', 'echo \'{"event":"locked"}\'; read line'], {
+    command: 'flock',
+  });
+  await peer.next('locked');
+  return peer;
+}
+
+function holderOfTryAcquire(workspace) {
+  try {
+    LoopLock.tryAcquire(workspace, 'loser').release();
+  } catch (error) {
+    if (error instanceof AlreadyLockedError) return error.holder;
+    throw error;
+  }
+  return undefined;
+}
+
+test('a process that keeps taking and releasing the lock is never named holder while it holds nothing', async (t) => {
+  const workspace = makeWorkspace(t);
+  LoopLock.tryAcquire(workspace, 'R').release();
+  const writer = startChild(t, 'cycle.js', [workspace, 'W', '3000']);
+  await writer.next('started');
+  let answers = 0;
+  let namedSelf = 0;
+  let namedWriter = 0;
+  const deadline = Date.now() + 2500;
+  while (Date.now() < deadline) {
+    try {
+      LoopLock.tryAcquire(workspace, 'R').release();
+    } catch (error) {
+      if (!(error instanceof AlreadyLockedError)) throw error;
+    }
+    // This process holds nothing now: a holder naming it is the record it
+    // left, under the writer that has locked but not yet written.
+    const { holder } = LoopLock.status(workspace);
+    const loser = holderOfTryAcquire(workspace);
+    for (const answer of [holder, loser]) {
+      if (answer === undefined || answer === null) continue;
+      answers++;
+      if (answer.pid === process.pid) namedSelf++;
+      else if (answer.pid === writer.pid && answer.prompt === 'W') namedWriter++;
+    }
+  }
+  const { held } = await writer.next('done');
+  assert.ok(held > 100, `the writer took the lock ${held} times`);
+  assert.ok(namedWriter > 0, 'the writer was named while it held the lock');
+  assert.equal(namedSelf, 0, `${namedSelf} of ${answers} answers named this process, which held nothing`);
+  assert.equal(answers, namedWriter, 'every holder named was the writer');
+});
+
+test('a record under a flock(1) holder, which writes none, names no holder', { skip: noFlock }, async (t) => {
+  const workspace = makeWorkspace(t);
+  // A live process that does not hold the lock: this one.
+  writeRecord(workspace, process.pid, 'left behind');
+  await holdWithFlock(t, workspace);
+
+  assert.deepEqual(LoopLock.status(workspace), { locked: true, holder: null });
+  assert.equal(holderOfTryAcquire(workspace), null);
+  assert.equal(LoopLock.readExisting(workspace)?.pid, process.pid, 'the record itself is still there to read');
+});
+
+test('the record of a SIGKILLed holder names no one once a foreign holder has the lock', { skip: noFlock }, async (t) => {
+  const workspace = makeWorkspace(t);
+  const holder = startChild(t, 'holder.js', [JSON.stringify({ workspace, prompt: 'killed', mode: 'try' })]);
+  const { pid } = await holder.next('locked');
+  assert.equal(LoopLock.status(workspace).holder?.pid, pid, 'a live holder is named');
+  holder.child.kill('SIGKILL');
+  await holder.exited;
+  assert.equal(isAlive(pid), false);
+  assert.equal(LoopLock.status(workspace).locked, false);
+
+  await holdWithFlock(t, workspace);
+  assert.deepEqual(LoopLock.status(workspace), { locked: true, holder: null });
+  assert.equal(holderOfTryAcquire(workspace), null);
+});
+
+test('a holder in this very process is named, by status and by a losing tryAcquire', (t) => {
+  const workspace = makeWorkspace(t);
+  const guard = LoopLock.tryAcquire(workspace, 'mine');
+  t.after(() => guard.release());
+  assert.deepEqual(LoopLock.status(workspace).holder, guard.metadata);
+  assert.deepEqual(holderOfTryAcquire(workspace), guard.metadata);
+});
