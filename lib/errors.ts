@@ -74,7 +74,11 @@ export class AlreadyLockedError extends LockError {
   }
 }
 
-/** The lock file's content is not a metadata record loop-lock can trust. */
+/**
+ * The lock file's content is not a metadata record loop-lock can trust.
+ * Thrown only by `readExisting(..., { strict: true })`: everywhere else such
+ * a file means "no record", as it does to the Rust reference.
+ */
 export class LockParseError extends LockError {
   constructor(path: string, reason: string, cause?: unknown) {
     super(`Cannot read lock metadata in '${path}': ${reason}`, { code: 'EPARSE', path, cause });

@@ -99,7 +99,7 @@ function currentHolder(binding: Binding, handle: Handle, lockPath: string): Lock
   return holder !== null && binding.heldBy(handle, holder.pid) ? holder : null;
 }
 
-/** The record, or `null` for anything that is not a complete one. */
+/** The record, or `null` for anything that is not a complete one, as the reference's `read_existing` has it. */
 function recordOrNull(text: string | number | null, lockPath: string): LockMetadata | null {
   try {
     return parseRead(text, lockPath);
@@ -280,13 +280,17 @@ export class LoopLock {
 
   /**
    * Reads the metadata in the lock file without locking: `null` when there
-   * is no lock file or it is empty. The record may be a past holder's: a
-   * release leaves it in place. Use `status()` to know who holds it now.
+   * is no lock file, it is empty, or it holds anything that is not a
+   * complete record (corrupt, or being written), as the Rust reference's
+   * `read_existing` does. The record may be a past holder's: a release
+   * leaves it in place. Use `status()` to know who holds it now.
    *
-   * @throws LockParseError when the file holds something other than a record.
+   * @throws LockParseError with `{ strict: true }`, when the file holds
+   *   something other than a record.
    */
-  static readExisting(workspaceRoot: string | URL, options?: LockOptions): LockMetadata | null {
+  static readExisting(workspaceRoot: string | URL, options?: ReadOptions): LockMetadata | null {
     const lockPath = lockPathOf(workspaceRoot, options);
+    const strict = strictOf(options);
     const binding = native();
     const handle = openExisting(binding, lockPath);
     if (handle === null) return null;
@@ -298,7 +302,7 @@ export class LoopLock {
     } finally {
       binding.close(handle);
     }
-    return parseRead(text, lockPath);
+    return strict ? parseRead(text, lockPath) : recordOrNull(text, lockPath);
   }
 
   /**
@@ -317,6 +321,24 @@ export class LoopLock {
   static status(workspaceRoot: string | URL, options?: LockOptions): LockStatus {
     return statusOf(lockPathOf(workspaceRoot, options), networkPolicyOf(options));
   }
+}
+
+/** Options of `LoopLock.readExisting()`. */
+export interface ReadOptions extends LockOptions {
+  /**
+   * Throw `LockParseError` for a file that holds something other than a
+   * record (or over `MAX_METADATA_BYTES`), instead of returning `null`: for
+   * tools that report a corrupt lock file.
+   */
+  strict?: boolean | undefined;
+}
+
+function strictOf(options: ReadOptions | undefined): boolean {
+  const strict = options?.strict;
+  if (strict !== undefined && typeof strict !== 'boolean') {
+    throw new TypeError(`The "options.strict" argument must be a boolean, received type ${typeof strict}`);
+  }
+  return strict === true;
 }
 
 /** Options of `LoopLock.acquire()`. */

@@ -86,6 +86,15 @@ for (const [name, call] of Object.entries(calls)) {
     assert.deepEqual(fs.readdirSync(workspace), []);
   });
 
+  if (name === 'readExisting') {
+    test('readExisting: a strict option that is not a boolean is a TypeError', (t) => {
+      const workspace = makeWorkspace(t);
+      for (const strict of ['yes', 1, null, {}]) {
+        assert.throws(() => call(workspace, { strict }), TypeError, String(strict));
+      }
+    });
+  }
+
   test(`${name}: a NUL byte in the path is LockError EINVAL`, (t) => {
     const workspace = makeWorkspace(t);
     assertLockError(() => call(`${workspace}\0evil`), 'EINVAL', workspace);
@@ -299,13 +308,14 @@ const corruptFiles = {
 };
 
 for (const [label, bytes] of Object.entries(corruptFiles)) {
-  test(`a lock file of ${label}: readExisting throws LockParseError, status holder is null while held, tryAcquire rewrites it whole`, (t) => {
+  test(`a lock file of ${label}: readExisting is null (strictly a LockParseError), status holder is null while held, tryAcquire rewrites it whole`, (t) => {
     const workspace = makeWorkspace(t);
     fs.mkdirSync(path.join(workspace, '.ralph'));
     fs.writeFileSync(lockPathIn(workspace), bytes);
 
+    assert.equal(LoopLock.readExisting(workspace), null);
     assert.throws(
-      () => LoopLock.readExisting(workspace),
+      () => LoopLock.readExisting(workspace, { strict: true }),
       (error) =>
         error instanceof LockParseError && error.code === 'EPARSE' && error.message.includes(lockPathIn(workspace)),
     );

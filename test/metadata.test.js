@@ -220,11 +220,12 @@ const wrongRecords = {
   'a top-level number': 42,
 };
 for (const [label, value] of Object.entries(wrongRecords)) {
-  test(`a record with ${label} is a LockParseError naming the path`, (t) => {
+  test(`a record with ${label} reads as null, and strictly as a LockParseError naming the path`, (t) => {
     const workspace = makeWorkspace(t);
     writeLockFile(workspace, JSON.stringify(value, null, 2));
+    assert.equal(LoopLock.readExisting(workspace), null);
     assert.throws(
-      () => LoopLock.readExisting(workspace),
+      () => LoopLock.readExisting(workspace, { strict: true }),
       (error) =>
         error instanceof LockParseError && error.code === 'EPARSE' && error.message.includes(lockPathIn(workspace)),
     );

@@ -1,7 +1,7 @@
 'use strict';
 
 // Properties over generated inputs (fast-check): whatever bytes the lock
-// file holds, readers answer with a valid record, null or LockParseError and
+// file holds, readers answer with a valid record, null or (strictly) LockParseError and
 // nothing else; whatever prompt a caller passes, it comes back exactly, or
 // the call fails with a TypeError or RangeError before touching the file.
 
@@ -76,22 +76,25 @@ function holdRaw(file) {
   return () => binding.close(handle);
 }
 
-test('any bytes in the lock file: readExisting gives a valid record, null or LockParseError, never another throw', (t) => {
+test('any bytes in the lock file: readExisting gives a valid record or null, and strictly the same or LockParseError', (t) => {
   const dir = makeWorkspace(t);
   fs.mkdirSync(path.join(dir, '.ralph'));
   fc.assert(
     fc.property(fileBytes, (bytes) => {
       fs.writeFileSync(lockPath(dir), bytes);
-      let record;
+      const record = LoopLock.readExisting(dir);
+      if (record !== null) assertValidRecord(record);
+      let strict;
       try {
-        record = LoopLock.readExisting(dir);
+        strict = LoopLock.readExisting(dir, { strict: true });
       } catch (error) {
         assert.ok(error instanceof LockParseError, `${error && error.name}: ${error && error.message}`);
         assert.equal(error.code, 'EPARSE');
         assert.ok(error.message.includes(lockPath(dir)));
+        assert.equal(record, null);
         return;
       }
-      if (record !== null) assertValidRecord(record);
+      assert.deepEqual(strict, record);
     }),
     { numRuns: 500 },
   );
@@ -115,12 +118,7 @@ test('any bytes in a held lock file: status and a losing tryAcquire give the hol
       );
       // The holder a reader reports is what readExisting parses when it
       // names the holder (this process), or nothing.
-      let existing = null;
-      try {
-        existing = LoopLock.readExisting(dir);
-      } catch (error) {
-        if (!(error instanceof LockParseError)) throw error;
-      }
+      const existing = LoopLock.readExisting(dir);
       assert.deepEqual(status.holder, existing?.pid === process.pid ? existing : null);
     }),
     { numRuns: 300 },

@@ -3,7 +3,7 @@
 // Readers racing writers across processes. Writers take and release the lock
 // as fast as they can while readers call readExisting, status, isLocked and
 // a tryAcquire that mostly loses. Readers may only ever see a complete record
-// that some writer wrote, null, or (readExisting alone) a LockParseError.
+// that some writer wrote, or null.
 
 const { test } = require('node:test');
 const assert = require('node:assert/strict');
