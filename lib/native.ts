@@ -40,7 +40,7 @@ export interface NativeFailure {
  */
 export interface Binding {
   /**
-   * Opens with O_CLOEXEC|O_NOFOLLOW; `create` adds O_RDWR|O_CREAT (mode 0644)
+   * Opens with O_CLOEXEC|O_NOFOLLOW; `create` adds O_RDWR|O_CREAT (mode 0666 less the umask)
    * and refuses a file with other hard links (EMLINK), else O_RDONLY.
    */
   open(path: string, create: boolean): Handle;

@@ -87,7 +87,7 @@ Status OpenLockFile(const char* path, OpenMode mode, int* fd, FileId* id) {
                     (mode == OpenMode::kCreate ? O_RDWR | O_CREAT : O_RDONLY);
   int result;
   do {
-    result = open(path, flags, 0644);
+    result = open(path, flags, 0666);
   } while (result < 0 && errno == EINTR);
   if (result < 0) return Fail("open");
   struct stat st;

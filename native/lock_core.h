@@ -35,7 +35,9 @@ struct FileId {
   unsigned long long ino = 0;
 };
 
-// Opens with O_CLOEXEC | O_NOFOLLOW and never O_TRUNC; mode 0644 before umask.
+// Opens with O_CLOEXEC | O_NOFOLLOW and never O_TRUNC. Creates with mode
+// 0666 less the umask, as the Rust reference does: the umask is how a group
+// that shares a workspace (umask 002) lets every member lock it.
 // Anything but a regular file is refused: EISDIR for a directory, EINVAL for
 // a FIFO, socket or device. kCreate also refuses a file with other hard
 // links (EMLINK): the record would be written into every one of its names,
