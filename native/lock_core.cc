@@ -89,6 +89,9 @@ Status OpenLockFile(const char* path, OpenMode mode, int* fd, FileId* id) {
   do {
     result = open(path, flags, 0666);
   } while (result < 0 && errno == EINTR);
+  // open() of a unix socket, or of a device whose driver is missing, fails
+  // with ENXIO: it is no regular file either, refused like a FIFO.
+  if (result < 0 && errno == ENXIO) return Status{EINVAL, "open"};
   if (result < 0) return Fail("open");
   struct stat st;
   if (fstat(result, &st) < 0) {

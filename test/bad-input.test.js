@@ -4,6 +4,7 @@
 // never a changed byte outside the lock file.
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
+const net = require('node:net');
 const path = require('node:path');
 const { spawnSync } = require('node:child_process');
 const { test } = require('node:test');
@@ -168,6 +169,17 @@ test('a FIFO at the lock path is LockError EINVAL for every call, without hangin
   );
   for (const outcome of outcomes) assertOutcome(outcome, 'EINVAL', lockPathIn(workspace));
   assert.ok(fs.lstatSync(lockPathIn(workspace)).isFIFO());
+});
+
+test('a unix socket at the lock path is LockError EINVAL for every call, as a FIFO is', async (t) => {
+  const workspace = makeWorkspace(t);
+  fs.mkdirSync(path.join(workspace, '.ralph'));
+  const server = net.createServer();
+  await new Promise((resolve, reject) => server.listen(lockPathIn(workspace), resolve).on('error', reject));
+  t.after(() => server.close());
+  for (const call of Object.values(calls)) assertLockError(() => call(workspace), 'EINVAL', lockPathIn(workspace));
+  await assert.rejects(LoopLock.acquire(workspace, 'p'), (error) => error instanceof LockError && error.code === 'EINVAL');
+  assert.ok(fs.lstatSync(lockPathIn(workspace)).isSocket());
 });
 
 test('a character device at the lock path is LockError EINVAL', (t) => {
