@@ -5,6 +5,7 @@ import { constants } from 'node:os';
 import { join } from 'node:path';
 import { parseCommandLine, type RunCommand, type StatusCommand, UsageError } from './cli-args.js';
 import { defaultPrompt, holderLines, type ShownHolder, terminalJson, terminalText } from './cli-format.js';
+import { FORWARDED_SIGNALS } from './cli-signals.js';
 import { AlreadyLockedError, LockError } from './errors.js';
 import type { LockGuard } from './guard.js';
 import { LoopLock } from './loop-lock.js';
@@ -37,8 +38,10 @@ Commands:
   status  Say whether the lock is held, by which pid, since when and with
           what prompt, and whether that pid is alive on this host.
   run     Take the lock, run COMMAND (no shell, stdio inherited, in the
-          current directory), forward SIGINT, SIGTERM and SIGHUP to it,
-          release the lock when it exits, and exit with its exit code.
+          current directory), forward to it every signal that would end
+          this process and can be caught (SIGINT, SIGTERM, SIGHUP,
+          SIGQUIT, SIGUSR1, SIGUSR2, ...; not SIGKILL), release the lock
+          when it exits, and exit with its exit code.
           The lock records this process's pid, so signalling that pid
           reaches COMMAND. DIR must exist.
 
@@ -69,8 +72,6 @@ Exit codes:
   128+N   run: COMMAND was killed by signal N (143 for SIGTERM)
   other   run: COMMAND's own exit code
 `;
-
-const FORWARDED_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
 
 /** An error that ends the command with a message on stderr and a given exit code. */
 class Failure extends Error {

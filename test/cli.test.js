@@ -13,6 +13,7 @@ const CLI = join(__dirname, '..', 'dist', 'cli.js');
 const NODE = process.execPath;
 const REPORT_STATUS = join(FIXTURES, 'cli-report-status.js');
 const TRAP_SIGNAL = join(FIXTURES, 'cli-trap-signal.js');
+const { FORWARDED_SIGNALS } = require('../dist/cli-signals.js');
 const CONFLICT = 75;
 
 /**
@@ -315,7 +316,16 @@ test('run --timeout gives up with the conflict exit code when the lock stays hel
   assert.equal(existsSync(marker), false);
 });
 
-for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP']) {
+// Every signal that would end `run` and can be caught, SIGQUIT, SIGUSR1 and
+// SIGUSR2 among them: one that ended it would leave the command running
+// without the lock.
+test('run forwards SIGQUIT, SIGUSR1 and SIGUSR2 among others', () => {
+  for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2']) {
+    assert.ok(FORWARDED_SIGNALS.includes(signal), signal);
+  }
+});
+
+for (const signal of FORWARDED_SIGNALS) {
   test(`run forwards ${signal} to the command, exits with its code and releases the lock after it exits`, async (t) => {
     const dir = workspace(t);
     const marker = join(dir, 'signal');
