@@ -1,6 +1,6 @@
-import { readdirSync } from 'node:fs';
+import { closeSync, openSync, readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { LockError, UnsupportedPlatformError } from './errors.js';
+import { LockError, toLockError, UnsupportedPlatformError } from './errors.js';
 
 /**
  * An open lock file: an id into the addon's per-thread table, closed by
@@ -117,22 +117,39 @@ let binding: Binding | undefined;
  * an unsupported platform learns so when it calls, not when it imports.
  *
  * @throws LockError `'ENOBUILD'` when no build of the addon fits this
- * system, saying how to build one; any other load failure as it is.
+ * system, saying how to build one; a LockError named after the errno
+ * (`'EMFILE'`, `'ENFILE'`) when the process can open no file; any other
+ * load failure as it is.
  */
 export function native(): Binding {
   if (binding !== undefined) return binding;
   if (!SUPPORTED.has(process.platform)) throw new UnsupportedPlatformError();
-  const load = require('node-gyp-build') as (dir: string) => Binding;
   const root = join(__dirname, '..');
   try {
+    const load = require('node-gyp-build') as (dir: string) => Binding;
     binding = load(root);
   } catch (error) {
+    checkCanOpen(root);
     // Only "nothing found" gets advice: a build that exists but fails to
     // load (a missing symbol, a wrong architecture) says more as it is.
     if (!(error instanceof Error && error.message.startsWith('No native build was found'))) throw error;
     throw noBuildError(process.env['LOOP_LOCK_PREBUILD'] || root, error);
   }
   return binding;
+}
+
+/**
+ * Out of descriptors, every step of loading fails its own way: require()
+ * with EMFILE, node-gyp-build with "No native build was found" in
+ * directories it could not list, dlopen() with a message. Whether a file
+ * can be opened at all tells those apart from a real load failure.
+ */
+function checkCanOpen(dir: string): void {
+  try {
+    closeSync(openSync(dir, 'r'));
+  } catch (error) {
+    throw toLockError(error, dir);
+  }
 }
 
 /**

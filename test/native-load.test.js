@@ -92,3 +92,40 @@ test('the install script builds nothing where there is no flock(), and builds el
   assert.equal(existsSync(join(empty, 'build')), false);
   assert.notEqual(asPlatform('linux').status, 0, 'on Linux the script does try to build');
 });
+
+// A process out of descriptors, before its first call: with node-gyp-build
+// not yet loaded (require() fails), and already loaded by another package
+// (it lists no directory, and finds "no build").
+for (const preload of [false, true]) {
+  test(`out of descriptors at the first call${preload ? ', node-gyp-build already loaded' : ''}: LockError EMFILE, and the next call, with descriptors free, works`, (t) => {
+    const workspace = mkdtempSync(join(scratch, 'emfile-'));
+    const code = `
+${preload ? "require('node-gyp-build');" : ''}
+const fs = require('node:fs');
+const held = [];
+try {
+  for (;;) held.push(fs.openSync('/dev/null', 'r'));
+} catch (error) {
+  if (error.code !== 'EMFILE') throw error;
+}
+let failure = null;
+try {
+  loopLock.LoopLock.isLocked(${JSON.stringify(workspace)});
+} catch (error) {
+  failure = { isLockError: error instanceof loopLock.LockError, code: error.code, message: error.message };
+}
+for (const fd of held) fs.closeSync(fd);
+console.log(JSON.stringify({ failure, after: loopLock.LoopLock.isLocked(${JSON.stringify(workspace)}) }));`;
+    const child = spawnSync('prlimit', ['--nofile=64', process.execPath, '-e', `const loopLock = require(${JSON.stringify(dist)});\n${code}`], {
+      encoding: 'utf8',
+      cwd: join(__dirname, '..'),
+    });
+    if (child.error?.code === 'ENOENT') return t.skip('util-linux prlimit is not installed');
+    assert.equal(child.status, 0, child.stderr);
+    const { failure, after: afterwards } = JSON.parse(child.stdout);
+    assert.ok(failure, 'the call succeeded without a descriptor');
+    assert.equal(failure.isLockError, true, failure.message);
+    assert.equal(failure.code, 'EMFILE', failure.message);
+    assert.equal(afterwards, false);
+  });
+}
