@@ -11,6 +11,19 @@ export interface LockErrorDetails {
   cause?: unknown;
 }
 
+// Brands that make `instanceof` hold across installed copies of loop-lock
+// (two versions in one process): a copy's error is not an instance of
+// another copy's class, but carries the same brand. Each class puts its own
+// on its prototype; a subclass defined elsewhere has none and gets the
+// ordinary check.
+const brands = new WeakMap<object, symbol>();
+
+function brand(errorClass: abstract new (...args: never[]) => LockError, name: string): void {
+  const symbol = Symbol.for(`loop-lock.${name}`);
+  brands.set(errorClass, symbol);
+  Object.defineProperty(errorClass.prototype, symbol, { value: true });
+}
+
 /**
  * Base class of every error loop-lock throws (apart from `TypeError` and
  * `RangeError` for arguments of the wrong type or size). `code` is stable:
@@ -39,7 +52,19 @@ export class LockError extends Error {
   override get name(): string {
     return this.constructor.name;
   }
+
+  /**
+   * `instanceof` that also recognizes the errors of another installed copy
+   * of loop-lock, for this class and every loop-lock subclass of it.
+   */
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    if (Function.prototype[Symbol.hasInstance].call(this, value)) return true;
+    const symbol = brands.get(this);
+    if (symbol === undefined || typeof value !== 'object' || value === null) return false;
+    return (value as Record<symbol, unknown>)[symbol] === true;
+  }
 }
+brand(LockError, 'LockError');
 
 /**
  * The lock is held by another open file description: another process,
@@ -73,6 +98,7 @@ export class AlreadyLockedError extends LockError {
     this.holder = holder;
   }
 }
+brand(AlreadyLockedError, 'AlreadyLockedError');
 
 /**
  * The lock file's content is not a metadata record loop-lock can trust.
@@ -84,6 +110,7 @@ export class LockParseError extends LockError {
     super(`Cannot read lock metadata in '${path}': ${reason}`, { code: 'EPARSE', path, cause });
   }
 }
+brand(LockParseError, 'LockParseError');
 
 /** This platform has no `flock()`: loop-lock supports Linux and macOS. */
 export class UnsupportedPlatformError extends LockError {
@@ -93,6 +120,7 @@ export class UnsupportedPlatformError extends LockError {
     });
   }
 }
+brand(UnsupportedPlatformError, 'UnsupportedPlatformError');
 
 function isNativeFailure(error: unknown): error is NativeFailure {
   return (

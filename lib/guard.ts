@@ -30,6 +30,26 @@ const COMPROMISE: Readonly<Record<'removed' | 'replaced' | 'linked', string>> = 
 // to wait for a lock this very thread holds (it could only deadlock).
 const liveHandles = new Set<Handle>();
 
+/** Whether one copy of loop-lock holds the inode named "dev:ino" in this thread. */
+type HoldsFile = (key: string) => boolean;
+
+// Two installed copies of loop-lock (two versions in a monorepo) load two
+// addons, with handles of their own: each copy registers how to ask it in a
+// set that all copies of this thread share, so acquireBlocking() in one
+// sees a lock held through another. globalThis is per thread, as is the
+// question; the key names the inode as fileKey() does, in every version.
+const HOLDERS_KEY = Symbol.for('loop-lock.holdsFile.v1');
+const holders: Set<HoldsFile> = ((globalThis as Record<symbol, Set<HoldsFile> | undefined>)[HOLDERS_KEY] ??=
+  new Set<HoldsFile>());
+holders.add((key) => {
+  if (liveHandles.size === 0) return false;
+  const binding = native();
+  for (const handle of liveHandles) {
+    if (binding.fileKey(handle) === key) return true;
+  }
+  return false;
+});
+
 let warnedAboutGc = false;
 
 // A guard dropped without release() still holds its descriptor; like Node's
@@ -181,11 +201,10 @@ export function discardGuard(guard: LockGuard): void {
   registry.unregister(guard);
 }
 
-/** Whether an unreleased guard of this thread holds the inode named `key`. */
+/** Whether an unreleased guard of this thread, of any copy of loop-lock, holds the inode named `key`. */
 export function heldByThisThread(key: string): boolean {
-  const binding = native();
-  for (const handle of liveHandles) {
-    if (binding.fileKey(handle) === key) return true;
+  for (const holds of holders) {
+    if (holds(key)) return true;
   }
   return false;
 }
