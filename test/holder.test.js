@@ -10,10 +10,14 @@ const path = require('node:path');
 const { spawnSync } = require('node:child_process');
 
 const { LoopLock, AlreadyLockedError } = require('../dist');
-const { makeWorkspace, startChild, isAlive } = require('./helpers');
+const { FIXTURES, makeWorkspace, startChild, isAlive } = require('./helpers');
 
 const hasFlock = spawnSync('flock', ['--version']).status === 0;
 const noFlock = hasFlock ? false : 'util-linux flock is not installed';
+const noPidNamespace =
+  hasFlock && spawnSync('unshare', ['--pid', '--fork', 'true']).status === 0
+    ? false
+    : 'needs util-linux flock and unshare --pid (root or user namespaces)';
 
 const lockPathIn = (workspace) => path.join(workspace, LoopLock.LOCK_FILE);
 
@@ -108,4 +112,39 @@ test('a holder in this very process is named, by status and by a losing tryAcqui
   t.after(() => guard.release());
   assert.deepEqual(LoopLock.status(workspace).holder, guard.metadata);
   assert.deepEqual(holderOfTryAcquire(workspace), guard.metadata);
+});
+
+// In a new pid namespace whose /proc is still the parent's, /proc/locks
+// lists pids this process cannot use, as on a system without it (macOS):
+// then only a dead pid is ruled out.
+test('where the kernel cannot say who holds the lock, a live holder is named and a dead one is not', { skip: noPidNamespace }, (t) => {
+  const workspace = makeWorkspace(t);
+  const script = `
+const { spawn, spawnSync } = require('node:child_process');
+const fs = require('node:fs');
+const readline = require('node:readline');
+const { LoopLock } = require(${JSON.stringify(path.join(__dirname, '..', 'dist'))});
+const workspace = ${JSON.stringify(workspace)};
+const lockPath = ${JSON.stringify(lockPathIn(workspace))};
+const holder = spawn(process.execPath, [${JSON.stringify(path.join(FIXTURES, 'holder.js'))}, JSON.stringify({ workspace, prompt: 'in namespace', mode: 'try' })]);
+const lines = readline.createInterface({ input: holder.stdout });
+lines.on('line', (line) => {
+  const message = JSON.parse(line);
+  if (message.event !== 'locked') return;
+  const live = LoopLock.status(workspace).holder?.pid === holder.pid;
+  holder.kill('SIGKILL');
+  holder.on('exit', () => {
+    // The dead holder's record, under a holder that writes none.
+    const flock = spawnSync('flock', ['-n', lockPath, process.execPath, '-p',
+      'JSON.stringify(require(' + JSON.stringify(${JSON.stringify(path.join(__dirname, '..', 'dist'))}) + ').LoopLock.status(' + JSON.stringify(workspace) + '))'], { encoding: 'utf8' });
+    const dead = JSON.parse(flock.stdout);
+    console.log(JSON.stringify({ inOwnProc: fs.readlinkSync('/proc/self') === String(process.pid), live, dead }));
+  });
+});`;
+  const run = spawnSync('unshare', ['--pid', '--fork', process.execPath, '-e', script], { encoding: 'utf8', timeout: 20_000 });
+  assert.equal(run.status, 0, run.stderr);
+  const result = JSON.parse(run.stdout);
+  assert.equal(result.inOwnProc, false, '/proc is the parent namespace\'s');
+  assert.equal(result.live, true, 'a live holder is named');
+  assert.deepEqual(result.dead, { locked: true, holder: null });
 });
