@@ -237,6 +237,7 @@ bool RunsOnNode(Napi::Env env) {
 }
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  PrepareHoldsLock();
   auto* files = new FileTable(env);
   napi_set_instance_data(
       env, files, [](napi_env, void* data, void*) { delete static_cast<FileTable*>(data); },

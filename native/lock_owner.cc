@@ -115,6 +115,12 @@ bool ReadKernelLocks(int fd, const FileId& id, int64_t pid, bool* holds) {
 
 }  // namespace
 
+void PrepareHoldsLock() {
+#ifdef __linux__
+  KernelLockList();
+#endif
+}
+
 bool HoldsLock(const FileId& id, int64_t pid) {
   if (pid < 1 || pid > INT_MAX) return false;
 #ifdef __linux__

@@ -24,6 +24,12 @@ namespace loop_lock {
 // process groups and name no holder.
 bool HoldsLock(const FileId& id, int64_t pid);
 
+// Opens what HoldsLock reads (/proc/locks), once per process. Called when
+// the addon loads, so that the descriptor it keeps is there from the first
+// call on rather than appearing at the first contended one, where a count
+// of open descriptors would take it for a leak.
+void PrepareHoldsLock();
+
 }  // namespace loop_lock
 
 #endif  // LOOP_LOCK_LOCK_OWNER_H_
