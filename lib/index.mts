@@ -1,3 +1,7 @@
+// The declarations name Node's globals (URL, AbortSignal, NodeJS.Signals),
+// so they bring Node's types along: a consumer whose tsconfig lists no
+// "types" (TypeScript 7 then loads none) would otherwise not find them.
+/// <reference types="node" preserve="true" />
 // The ES module entry re-exports the CommonJS build rather than being a
 // second build of it: a second copy would keep module state of its own (the
 // guards this thread holds, the one-time release warning), so a guard taken

@@ -1,3 +1,7 @@
+// The declarations name Node's globals (URL, AbortSignal, NodeJS.Signals),
+// so they bring Node's types along: a consumer whose tsconfig lists no
+// "types" (TypeScript 7 then loads none) would otherwise not find them.
+/// <reference types="node" preserve="true" />
 export {
   AlreadyLockedError,
   LockError,

@@ -349,7 +349,7 @@ for (const [label, version] of [
   ['the TypeScript this repository builds with', manifest.devDependencies.typescript],
   ['the latest TypeScript', 'latest'],
 ]) {
-  test(`the published types check under node16, nodenext and bundler with ${label}`, (t) => {
+  test(`the published types check under node16, nodenext and bundler, with and without "types": ["node"], with ${label}`, (t) => {
     const dir = join(work, 'with-prebuild');
     run(
       npm,
@@ -369,20 +369,24 @@ for (const [label, version] of [
     mkdirSync(src, { recursive: true });
     const program = typedProgram(`import {\n  ${imports}\n} from 'loop-lock';`);
     for (const file of ['esm.mts', 'cjs.cts', 'app.ts']) writeFileSync(join(src, file), program);
+    // Without "types", TypeScript 7 loads no @types package by itself (5.x
+    // loads them all): the declarations must bring Node's types along.
     for (const [resolution, { module, moduleResolution, files }] of Object.entries(typeCheckSetups)) {
-      const config = join(dir, `tsconfig.${resolution}.json`);
-      const compilerOptions = {
-        module,
-        moduleResolution,
-        target: 'es2022',
-        lib: ['es2022'],
-        types: ['node'],
-        strict: true,
-        noEmit: true,
-        skipLibCheck: false,
-      };
-      writeFileSync(config, JSON.stringify({ compilerOptions, files: files.map((file) => `src/${file}`) }, null, 2));
-      run(process.execPath, [join(dir, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', config], { cwd: dir });
+      for (const types of [['node'], undefined]) {
+        const config = join(dir, `tsconfig.${resolution}${types === undefined ? '.no-types' : ''}.json`);
+        const compilerOptions = {
+          module,
+          moduleResolution,
+          target: 'es2022',
+          lib: ['es2022'],
+          ...(types === undefined ? {} : { types }),
+          strict: true,
+          noEmit: true,
+          skipLibCheck: false,
+        };
+        writeFileSync(config, JSON.stringify({ compilerOptions, files: files.map((file) => `src/${file}`) }, null, 2));
+        run(process.execPath, [join(dir, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', config], { cwd: dir });
+      }
     }
   });
 }
