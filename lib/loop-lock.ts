@@ -13,7 +13,7 @@ import { type PendingWait, startWait } from './wait.js';
 export interface LockStatus {
   /** Whether some open file description holds the lock exclusively. */
   locked: boolean;
-  /** The holder's metadata while the lock is held and readable, else `null`. */
+  /** The holder's metadata while the lock is held and the record in the file is the holder's, else `null`. */
   holder: LockMetadata | null;
 }
 
