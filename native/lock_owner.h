@@ -13,7 +13,7 @@
 namespace loop_lock {
 
 // Whether process `pid` (as this process numbers pids) holds the exclusive
-// flock() lock on the inode `id`.
+// flock() lock on the inode `id`. A dead pid (kill(pid, 0)) does not.
 //
 // On Linux the kernel lists every lock in /proc/locks with the pid that
 // took it and its device and inode; a pid outside the reader's pid
