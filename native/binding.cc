@@ -165,7 +165,7 @@ Napi::Value HeldBy(const Napi::CallbackInfo& info) {
   LockFile* file = OpenFileArg(info);
   uint64_t pid = 0;
   if (file == nullptr || !IntegerArg(info, 1, "pid", UINT32_MAX, &pid)) return info.Env().Undefined();
-  return Napi::Boolean::New(info.Env(), HoldsLock(file->id(), static_cast<int64_t>(pid)));
+  return Napi::Boolean::New(info.Env(), HoldsLock(file->fd(), file->id(), static_cast<int64_t>(pid)));
 }
 
 // identity(handle): 0 same, 1 removed, 2 replaced, 3 linked (see Identity)

@@ -3,6 +3,7 @@
 #include <cerrno>
 #include <utility>
 
+#include "lock_owner.h"
 #include "record.h"
 
 namespace loop_lock {
@@ -23,11 +24,14 @@ Status LockFile::Claim(uint32_t pid, const std::string& prompt_json, bool* claim
   if (!*claimed) return status;
   *started_ms = NowMs();
   const std::string record = EncodeRecord(pid, *started_ms, prompt_json);
-  return WriteRecord(fd_, record.data(), record.size(), size);
+  status = WriteRecord(fd_, record.data(), record.size(), size);
+  if (status.ok()) marked_ = MarkHolder(fd_, pid);
+  return status;
 }
 
 void LockFile::Close() {
   if (fd_ < 0) return;
+  if (marked_) UnmarkHolder(fd_);
   Release(fd_, locked_);
   fd_ = -1;
 }

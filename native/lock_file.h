@@ -45,7 +45,8 @@ class LockFile {
   Status Claim(uint32_t pid, const std::string& prompt_json, bool* claimed,
                int64_t* started_ms);
 
-  // Unlocks (if locked) and closes; later calls do nothing.
+  // Unlocks (if locked, first removing the holder's mark) and closes;
+  // later calls do nothing.
   void Close();
 
  private:
@@ -53,6 +54,7 @@ class LockFile {
   std::string path_;
   FileId id_;
   bool locked_ = false;
+  bool marked_ = false;  // see MarkHolder
 };
 
 class FileTable {

@@ -22,6 +22,50 @@ bool IsAlive(int64_t pid) {
   return kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM;
 }
 
+#ifdef F_OFD_SETLK
+
+// The mark's offset: 2^40 (past any record, which is at most 1 MiB) plus
+// the pid namespace's inode number times 2^22 (pids are below 2^22) plus
+// the pid, so a holder in another pid namespace, whose pid names another
+// process here, never matches. 0 when the namespace cannot be read.
+off_t MarkOffset(int64_t pid) {
+  static const unsigned long long pid_namespace = [] {
+    char link[64];
+    const ssize_t n = readlink("/proc/self/ns/pid", link, sizeof link - 1);
+    if (n <= 0) return 0ULL;
+    link[n] = '\0';
+    const char* open = std::strchr(link, '[');
+    return open == nullptr ? 0ULL : std::strtoull(open + 1, nullptr, 10);
+  }();
+  return static_cast<off_t>((1ULL << 40) + (pid_namespace << 22) + static_cast<unsigned long long>(pid));
+}
+
+int OfdLock(int fd, int command, struct flock* range) {
+  int result;
+  do {
+    result = fcntl(fd, command, range);
+  } while (result < 0 && errno == EINTR);
+  return result;
+}
+
+bool IsMarked(int fd, int64_t pid) {
+  struct flock range = {};
+  range.l_type = F_WRLCK;
+  range.l_whence = SEEK_SET;
+  range.l_start = MarkOffset(pid);
+  range.l_len = 1;
+  if (OfdLock(fd, F_OFD_GETLK, &range) < 0 || range.l_type == F_UNLCK) return false;
+  // Only an OFD lock (l_pid -1) on exactly that byte is a mark: a POSIX
+  // lock over the whole file (fcntl() users) conflicts there too.
+  return range.l_pid == -1 && range.l_start == MarkOffset(pid) && range.l_len == 1;
+}
+
+#else
+
+bool IsMarked(int, int64_t) { return false; }
+
+#endif  // F_OFD_SETLK
+
 #ifdef __linux__
 
 // /proc/locks, opened once per process and kept open (close-on-exec):
@@ -118,21 +162,50 @@ bool ReadKernelLocks(int fd, const FileId& id, int64_t pid, bool* holds) {
 
 }  // namespace
 
+bool MarkHolder(int fd, int64_t pid) {
+#ifdef F_OFD_SETLK
+  struct flock range = {};
+  range.l_type = F_WRLCK;
+  range.l_whence = SEEK_SET;
+  range.l_start = MarkOffset(pid);
+  range.l_len = 1;
+  return OfdLock(fd, F_OFD_SETLK, &range) == 0;
+#else
+  (void)fd;
+  (void)pid;
+  return false;
+#endif
+}
+
+void UnmarkHolder(int fd) {
+#ifdef F_OFD_SETLK
+  struct flock range = {};
+  range.l_type = F_UNLCK;
+  range.l_whence = SEEK_SET;
+  range.l_start = static_cast<off_t>(1ULL << 40);
+  range.l_len = 0;  // to the end: whatever mark this descriptor holds
+  OfdLock(fd, F_OFD_SETLK, &range);
+#else
+  (void)fd;
+#endif
+}
+
 void PrepareHoldsLock() {
 #ifdef __linux__
   KernelLockList();
 #endif
 }
 
-bool HoldsLock(const FileId& id, int64_t pid) {
+bool HoldsLock(int fd, const FileId& id, int64_t pid) {
   if (pid < 1 || pid > INT_MAX) return false;
+  if (IsMarked(fd, pid)) return true;
   // A dead pid holds nothing; this costs a microsecond where reading
   // /proc/locks costs far more (see KernelLockList).
   if (!IsAlive(pid)) return false;
 #ifdef __linux__
-  const int fd = KernelLockList();
+  const int locks = KernelLockList();
   bool holds = false;
-  if (fd >= 0 && ReadKernelLocks(fd, id, pid, &holds)) return holds;
+  if (locks >= 0 && ReadKernelLocks(locks, id, pid, &holds)) return holds;
 #endif
   return true;
 }

@@ -12,8 +12,22 @@
 
 namespace loop_lock {
 
+// Marks the record just written through `fd` (locked, writable) as the
+// holder's: an OFD byte-range lock far past any record, at an offset that
+// names the holder's pid and pid namespace, held until UnmarkHolder. A
+// reader that finds it knows, with one fcntl(), that the process the record
+// names holds the lock now. Linux only (OFD locks); false when not marked
+// (another platform, or a conflicting POSIX lock on the whole file), which
+// leaves readers the slower checks below.
+bool MarkHolder(int fd, int64_t pid);
+
+// Removes the mark, before the flock() lock is released: a mark that
+// outlived its lock would name its process as the next holder's.
+void UnmarkHolder(int fd);
+
 // Whether process `pid` (as this process numbers pids) holds the exclusive
-// flock() lock on the inode `id`. A dead pid (kill(pid, 0)) does not.
+// flock() lock on the inode `id`, open as `fd`: its mark is there (see
+// MarkHolder), or it is alive and, on Linux, the kernel says so.
 //
 // On Linux the kernel lists every lock in /proc/locks with the pid that
 // took it and its device and inode; a pid outside the reader's pid
@@ -22,7 +36,7 @@ namespace loop_lock {
 // pid namespace), and on macOS, only a dead pid can be ruled out: the
 // answer is then whether `pid` names a live process. Pids below 1 address
 // process groups and name no holder.
-bool HoldsLock(const FileId& id, int64_t pid);
+bool HoldsLock(int fd, const FileId& id, int64_t pid);
 
 // Opens what HoldsLock reads (/proc/locks), once per process. Called when
 // the addon loads, so that the descriptor it keeps is there from the first
