@@ -148,3 +148,34 @@ lines.on('line', (line) => {
   assert.equal(result.live, true, 'a live holder is named');
   assert.deepEqual(result.dead, { locked: true, holder: null });
 });
+
+// The mark a holder takes after writing its record (an OFD lock far past
+// it), which lets readers name it without reading /proc/locks, must go
+// before the lock does: a mark that outlived its lock would name its
+// process as the next holder's.
+test('a holder marks its record while it holds the lock, and only then', { skip: process.platform !== 'linux' }, async (t) => {
+  const workspace = makeWorkspace(t);
+  const marksOn = (file) => {
+    const { ino } = fs.statSync(file);
+    return fs
+      .readFileSync('/proc/locks', 'utf8')
+      .split('\n')
+      .filter((line) => {
+        const fields = line.trim().split(/\s+/);
+        return fields[1] === 'OFDLCK' && fields[3] === 'WRITE' && fields[5]?.endsWith(`:${ino}`);
+      }).length;
+  };
+  const guard = LoopLock.tryAcquire(workspace, 'marked');
+  assert.equal(marksOn(guard.lockPath), 1);
+  guard.release();
+  assert.equal(marksOn(guard.lockPath), 0);
+  const blocking = LoopLock.acquireBlocking(workspace, 'marked too');
+  assert.equal(marksOn(blocking.lockPath), 1);
+  // A wait that takes the lock on the event loop marks it there.
+  const waiting = LoopLock.acquire(workspace, 'waited');
+  blocking.release();
+  const waited = await waiting;
+  assert.equal(marksOn(waited.lockPath), 1);
+  waited.release();
+  assert.equal(marksOn(waited.lockPath), 0);
+});
