@@ -62,7 +62,7 @@ export interface ShownHolder {
 
 /** The holder's fields as indented "name: value" lines. */
 export function holderLines(holder: ShownHolder | null, now: number = Date.now()): string[] {
-  if (holder === null) return ['  holder: unknown (its metadata is not written yet, or not readable)'];
+  if (holder === null) return ['  holder: unknown (the record in the lock file is not its holder\'s)'];
   const prompt = truncate(holder.prompt.replace(/\s+/g, ' ').trim(), SHOWN_PROMPT_LENGTH);
   return [
     `  pid:    ${holder.pid} (${holder.alive ? 'alive' : 'not running on this host'})`,
