@@ -15,7 +15,8 @@ const moves = {
   'mv ws/.ralph ws/.ralph.old': (ws) => fs.renameSync(path.join(ws, '.ralph'), path.join(ws, '.ralph.old')),
   'mv ws ws.old && mkdir ws': (ws) => {
     fs.renameSync(ws, `${ws}.old`);
-    fs.mkdirSync(ws);
+    // The waiter may re-create the path (parents included) before this mkdir.
+    fs.mkdirSync(ws, { recursive: true });
   },
 };
 
