@@ -32,12 +32,14 @@ function assertLockError(fn, code, where) {
   });
 }
 
-/** Runs LoopLock steps in a child (see fixtures/attempt.js), optionally wrapped by `prefix`. */
-function attempt(workspace, steps, prefix = []) {
-  const script = path.join(FIXTURES, 'attempt.js');
+/**
+ * Runs LoopLock steps in a child (see fixtures/attempt.js), optionally
+ * wrapped by `prefix`, running `script` (a copy of attempt.js elsewhere).
+ */
+function attempt(workspace, steps, prefix = [], script = path.join(FIXTURES, 'attempt.js'), env = process.env) {
   const input = JSON.stringify({ workspace, steps });
   const [command, ...args] = [...prefix, process.execPath, script, input];
-  const run = spawnSync(command, args, { encoding: 'utf8', timeout: 30_000 });
+  const run = spawnSync(command, args, { encoding: 'utf8', timeout: 30_000, env });
   assert.equal(run.signal, null, `the child did not finish: ${run.stderr}`);
   assert.equal(run.status, 0, run.stderr);
   return JSON.parse(run.stdout);
@@ -206,22 +208,56 @@ test('a missing workspace is created for tryAcquire but not by readers', (t) => 
   assert.ok(fs.statSync(lockPathIn(workspace)).isFile());
 });
 
+/**
+ * attempt.js and what it loads, copied where any user can read them: the
+ * checkout may sit under a directory only its owner can enter (/root), and
+ * the child runs as nobody. The copy is laid out as an installed package:
+ * dist/, the addon this process loaded as build/Release, node-gyp-build
+ * beside it. Returns the copy of attempt.js and the environment to run it in.
+ */
+function readableByAll(t) {
+  LoopLock.isLocked(makeWorkspace(t)); // loads the addon
+  const addon = fs
+    .readFileSync('/proc/self/maps', 'utf8')
+    .split('\n')
+    .map((line) => line.split(/\s+/)[5])
+    .find((file) => file !== undefined && file.endsWith('.node'));
+  assert.ok(addon, 'the addon is not mapped');
+  const dist = path.join(__dirname, '..', 'dist');
+  const gypBuild = path.dirname(require.resolve('node-gyp-build/package.json', { paths: [dist] }));
+  const copy = makeWorkspace(t);
+  const pkg = path.join(copy, 'node_modules', 'loop-lock');
+  fs.cpSync(dist, path.join(pkg, 'dist'), { recursive: true });
+  fs.cpSync(path.join(__dirname, '..', 'package.json'), path.join(pkg, 'package.json'));
+  fs.cpSync(addon, path.join(pkg, 'build', 'Release', path.basename(addon)));
+  fs.cpSync(gypBuild, path.join(copy, 'node_modules', 'node-gyp-build'), { recursive: true });
+  fs.cpSync(path.join(FIXTURES, 'attempt.js'), path.join(pkg, 'test', 'fixtures', 'attempt.js'));
+  fs.chmodSync(copy, 0o755);
+  const env = { ...process.env };
+  delete env.LOOP_LOCK_PREBUILD;
+  return { script: path.join(pkg, 'test', 'fixtures', 'attempt.js'), env };
+}
+
 test('without permission, every call is LockError EACCES naming the path', { skip: canDropPrivileges }, (t) => {
   const root = makeWorkspace(t);
   fs.chmodSync(root, 0o755);
-  const nobody = ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups'];
+  const setpriv = ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups'];
+  const execPathRun = spawnSync(setpriv[0], [...setpriv.slice(1), process.execPath, '-e', ''], { stdio: 'ignore' });
+  if (execPathRun.status !== 0) return t.skip(`nobody cannot run ${process.execPath}`);
+  const { script, env } = readableByAll(t);
+  const attemptAsNobody = (workspace, steps) => attempt(workspace, steps, setpriv, script, env);
 
   // No .ralph yet: the directory cannot be created.
   const bare = path.join(root, 'bare');
   fs.mkdirSync(bare, { mode: 0o755 });
-  const [create] = attempt(bare, [{ op: 'tryAcquire', prompt: 'p' }], nobody);
+  const [create] = attemptAsNobody(bare, [{ op: 'tryAcquire', prompt: 'p' }]);
   assertOutcome(create, 'EACCES', bare);
   assert.deepEqual(fs.readdirSync(bare), []);
 
   // .ralph exists but is not writable: the file cannot be created.
   const noFile = path.join(root, 'no-file');
   fs.mkdirSync(path.join(noFile, '.ralph'), { recursive: true, mode: 0o755 });
-  const [createFile] = attempt(noFile, [{ op: 'tryAcquire', prompt: 'p' }], nobody);
+  const [createFile] = attemptAsNobody(noFile, [{ op: 'tryAcquire', prompt: 'p' }]);
   assertOutcome(createFile, 'EACCES', lockPathIn(noFile));
 
   // The file exists, readable by all but writable by root only.
@@ -229,11 +265,11 @@ test('without permission, every call is LockError EACCES naming the path', { ski
   LoopLock.tryAcquire(readOnly, 'root was here').release();
   fs.chmodSync(lockPathIn(readOnly), 0o644);
   const before = fs.readFileSync(lockPathIn(readOnly));
-  const [open, blocking, read] = attempt(
-    readOnly,
-    [{ op: 'tryAcquire', prompt: 'p' }, { op: 'acquireBlocking', prompt: 'p' }, { op: 'readExisting' }],
-    nobody,
-  );
+  const [open, blocking, read] = attemptAsNobody(readOnly, [
+    { op: 'tryAcquire', prompt: 'p' },
+    { op: 'acquireBlocking', prompt: 'p' },
+    { op: 'readExisting' },
+  ]);
   assertOutcome(open, 'EACCES', lockPathIn(readOnly));
   assertOutcome(blocking, 'EACCES', lockPathIn(readOnly));
   assert.equal(read.ok, true, 'reading needs only read permission');
@@ -242,7 +278,7 @@ test('without permission, every call is LockError EACCES naming the path', { ski
 
   // The file is not even readable.
   fs.chmodSync(lockPathIn(readOnly), 0o600);
-  const probes = attempt(readOnly, [{ op: 'readExisting' }, { op: 'isLocked' }, { op: 'status' }], nobody);
+  const probes = attemptAsNobody(readOnly, [{ op: 'readExisting' }, { op: 'isLocked' }, { op: 'status' }]);
   for (const outcome of probes) assertOutcome(outcome, 'EACCES', lockPathIn(readOnly));
 });
 
