@@ -13,11 +13,14 @@ const { makeWorkspace, runtime, until } = require('./helpers');
 const openFds = () => fs.readdirSync('/proc/self/fd').length;
 const threads = () => fs.readdirSync('/proc/self/task').length;
 
-/** Spawns the holder fixture and resolves once it holds the lock. */
+/**
+ * Spawns the holder fixture and resolves once it holds the lock. It releases
+ * after `holdMs`, or with 'stdin' when a line is written to `child.stdin`.
+ */
 async function holder(ws, prompt, holdMs) {
   const args = [fixture('hold.js'), ws, prompt];
   if (holdMs !== undefined) args.push(String(holdMs));
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, args, { stdio: [holdMs === 'stdin' ? 'pipe' : 'ignore', 'pipe', 'inherit'] });
   // Listened for from the start: a waiter that polls (Bun, Deno) may get
   // the lock after the holder has already exited.
   child.exited = once(child, 'exit');
@@ -55,9 +58,13 @@ async function warmUp(ws) {
 
 test('a waiting acquire() gets the lock when a holder in another process releases it', async (t) => {
   const ws = makeWorkspace(t);
-  const child = await holder(ws, 'other process', 200);
+  // Released on request, not after a delay: under emulation (qemu) the
+  // check below can take longer than any fixed hold.
+  const child = await holder(ws, 'other process', 'stdin');
   assert.throws(() => LoopLock.tryAcquire(ws, 'me'), { code: 'ELOCKED' });
-  const guard = await LoopLock.acquire(ws, 'waited');
+  const waiting = LoopLock.acquire(ws, 'waited');
+  child.stdin.write('release\n');
+  const guard = await waiting;
   assert.equal(guard.metadata.prompt, 'waited');
   assert.deepEqual(LoopLock.status(ws).holder?.prompt, 'waited');
   guard.release();
