@@ -12,16 +12,17 @@ const { spawnSync } = require('node:child_process');
 const { makeWorkspace } = require('./helpers');
 
 const ROOT = path.join(__dirname, '..');
+// node-gyp-build as this package resolves it (hoisted when installed).
+const GYP_BUILD_DIR = path.dirname(require.resolve('node-gyp-build/package.json', { paths: [ROOT] }));
+const GYP_BUILD = require(GYP_BUILD_DIR);
 
 /** Copies the installed parts of the package to `dir`: manifest, dist/ and the addon. */
 function copyPackage(dir) {
   fs.mkdirSync(path.join(dir, 'build', 'Release'), { recursive: true });
   fs.copyFileSync(path.join(ROOT, 'package.json'), path.join(dir, 'package.json'));
   fs.cpSync(path.join(ROOT, 'dist'), path.join(dir, 'dist'), { recursive: true });
-  fs.copyFileSync(
-    path.join(ROOT, 'build', 'Release', 'loop_lock.node'),
-    path.join(dir, 'build', 'Release', 'loop_lock.node'),
-  );
+  // The addon this package loads: its build, or its prebuild when installed.
+  fs.copyFileSync(GYP_BUILD.path(ROOT), path.join(dir, 'build', 'Release', 'loop_lock.node'));
 }
 
 /** Runs `code` in a child with `a` and `b` the two copies; returns what it prints as JSON. */
@@ -29,7 +30,7 @@ function withTwoCopies(t, code) {
   const scratch = makeWorkspace(t);
   const modules = path.join(scratch, 'node_modules');
   fs.mkdirSync(modules);
-  fs.symlinkSync(path.join(ROOT, 'node_modules', 'node-gyp-build'), path.join(modules, 'node-gyp-build'));
+  fs.symlinkSync(GYP_BUILD_DIR, path.join(modules, 'node-gyp-build'));
   copyPackage(path.join(modules, 'copy-a'));
   copyPackage(path.join(modules, 'copy-b'));
   const workspace = path.join(scratch, 'workspace');
