@@ -326,8 +326,16 @@ test('run forwards SIGQUIT, SIGUSR1 and SIGUSR2 among others', () => {
   }
 });
 
+// Bun lists these signals but cannot catch them: its handler for SIGSTKFLT
+// never runs (the default action ends the process) and SIGPWR is dropped,
+// and its process.kill() refuses both names.
+const UNCATCHABLE_UNDER_BUN = new Set(['SIGSTKFLT', 'SIGPWR']);
+
 for (const signal of FORWARDED_SIGNALS) {
   test(`run forwards ${signal} to the command, exits with its code and releases the lock after it exits`, async (t) => {
+    if (process.versions.bun && UNCATCHABLE_UNDER_BUN.has(signal)) {
+      return t.skip(`Bun cannot catch ${signal}`);
+    }
     const dir = workspace(t);
     const marker = join(dir, 'signal');
     const run = loopLock(t, 'run', dir, '--', NODE, TRAP_SIGNAL, marker);
