@@ -17,6 +17,7 @@
 #include "lock_owner.h"
 #include "record.h"
 #include "waiter.h"
+#include "watcher.h"
 
 namespace loop_lock {
 namespace {
@@ -168,6 +169,28 @@ Napi::Value HeldBy(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(info.Env(), HoldsLock(file->fd(), file->id(), static_cast<int64_t>(pid)));
 }
 
+// probeHandle(handle, maxBytes): probe() through a lock file kept open (see
+// lib/watch.ts): false when no one holds it, else what read() returns for
+// the holder's record. The shared lock is dropped before returning; the
+// descriptor stays open, so the probe opens and closes nothing.
+Napi::Value ProbeHandle(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  LockFile* file = OpenFileArg(info);
+  size_t max_bytes = 0;
+  if (file == nullptr || !MaxBytesArg(info, 1, &max_bytes)) return env.Undefined();
+  bool free = false;
+  Status status = TryLock(file->fd(), true, &free);
+  if (!status.ok()) return ThrowStatus(env, status);
+  if (free) {
+    Unlock(file->fd());
+    return Napi::Boolean::New(env, false);
+  }
+  std::string bytes;
+  status = ReadRecord(file->fd(), max_bytes, &bytes);
+  if (!status.ok()) return ThrowStatus(env, status);
+  return RecordValue(env, bytes, max_bytes);
+}
+
 // identity(handle): 0 same, 1 removed, 2 replaced, 3 linked (see Identity)
 Napi::Value CheckFileIdentity(const Napi::CallbackInfo& info) {
   LockFile* file = OpenFileArg(info);
@@ -224,9 +247,9 @@ Napi::Value Close(const Napi::CallbackInfo& info) {
 // uv_poll (a wait aborts the process), and Deno frees an async cleanup hook's
 // handle itself after the hook returns, so the hook's own
 // napi_remove_async_cleanup_hook, which Node requires, frees it twice. Under
-// those the addon leaves the event-loop waiter out: acquire() waits from
-// JavaScript (lib/poll-wait.ts), and acquireBlocking() by the backoff poll
-// alone.
+// those the addon leaves the event-loop waiter and watcher out: acquire()
+// waits from JavaScript (lib/poll-wait.ts), acquireBlocking() by the backoff
+// poll alone, and watch() polls (lib/watch.ts).
 bool RunsOnNode(Napi::Env env) {
   Napi::Value process = env.Global().Get("process").UnwrapOr(env.Undefined());
   if (!process.IsObject()) return false;
@@ -248,6 +271,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("read", Napi::Function::New(env, Read, "read", files));
   exports.Set("probe", Napi::Function::New(env, Probe, "probe", files));
   exports.Set("heldBy", Napi::Function::New(env, HeldBy, "heldBy", files));
+  exports.Set("probeHandle", Napi::Function::New(env, ProbeHandle, "probeHandle", files));
   exports.Set("identity", Napi::Function::New(env, CheckFileIdentity, "identity", files));
   exports.Set("fileKey", Napi::Function::New(env, FileKey, "fileKey", files));
   exports.Set("filesystem", Napi::Function::New(env, Filesystem, "filesystem", files));
@@ -255,6 +279,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("formatTimestamp", Napi::Function::New(env, FormatTimestamp, "formatTimestamp"));
   if (RunsOnNode(env)) {
     InitWaiter(env, exports, files);
+    InitWatcher(env, exports);
   } else {
     InitBlockingWait(env, exports, files);
   }

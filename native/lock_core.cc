@@ -244,6 +244,8 @@ void Release(int fd, bool locked) {
   close(fd);
 }
 
+void Unlock(int fd) { flock(fd, LOCK_UN); }
+
 bool IsValidUtf8(const char* bytes, size_t length) {
   const auto* s = reinterpret_cast<const unsigned char*>(bytes);
   size_t i = 0;

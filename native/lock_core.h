@@ -94,6 +94,10 @@ Status FilesystemOf(int fd, FilesystemId* id);
 // the close (see the waiter) finds the lock already free.
 void Release(int fd, bool locked);
 
+// Drops this descriptor's lock and keeps it open: for a probe through a
+// descriptor kept open, whose close would be an event for every watcher.
+void Unlock(int fd);
+
 // True when bytes are well-formed UTF-8 (no overlongs, no surrogates).
 bool IsValidUtf8(const char* bytes, size_t length);
 

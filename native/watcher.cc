@@ -1,0 +1,416 @@
+#include "watcher.h"
+
+#include "arguments.h"
+#include "delivery.h"
+
+#include <cstdint>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#ifdef __linux__
+#include <sys/inotify.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include <cerrno>
+#endif
+
+namespace loop_lock {
+namespace {
+
+#ifdef __linux__
+
+// How long the inotify descriptor outlives the last watch (see watcher.h).
+constexpr uint64_t kIdleCloseMs = 1000;
+
+// Masks by role. They only grow while a kernel watch lives (IN_MASK_ADD), so
+// a directory that is one watch's lock directory and another's ancestor gets
+// both; the names kept per watch filter out what does not concern it.
+constexpr uint32_t kSelfMask = IN_MOVE_SELF | IN_DELETE_SELF | IN_ONLYDIR;
+constexpr uint32_t kNameMask = IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO;
+constexpr uint32_t kFileMask = IN_OPEN | IN_MODIFY | IN_CLOSE_WRITE | IN_CLOSE_NOWRITE;
+
+uint32_t MaskOf(WatchRole role) {
+  switch (role) {
+    case WatchRole::kAncestor:
+      return kSelfMask;
+    case WatchRole::kParent:
+      return kSelfMask | kNameMask;
+    case WatchRole::kLockDir:
+      return kSelfMask | kNameMask | kFileMask;
+  }
+  return kSelfMask;
+}
+
+struct Directory {
+  int wd;
+  WatchRole role;
+  std::string name;
+};
+
+class WatchManager;
+
+struct Watch {
+  uint32_t id;
+  std::vector<Directory> directories;
+  uint32_t pending = 0;  // WatchEvent bits not yet reported
+  napi_ref callback = nullptr;
+  napi_async_context context = nullptr;
+};
+
+// What one event means to a watch that has `directory` among its own.
+uint32_t EventBits(const Directory& directory, const struct inotify_event& event) {
+  if ((event.mask & (IN_MOVE_SELF | IN_DELETE_SELF | IN_IGNORED | IN_UNMOUNT)) != 0) {
+    return kPathChanged;
+  }
+  if (event.len == 0 || directory.name != event.name) return 0;
+  if (directory.role != WatchRole::kLockDir) {
+    return (event.mask & kNameMask) != 0 ? kPathChanged : 0;
+  }
+  if ((event.mask & kNameMask) != 0) return kLockFileNamed;
+  uint32_t bits = 0;
+  if ((event.mask & (IN_OPEN | IN_MODIFY | IN_CLOSE_WRITE | IN_CLOSE_NOWRITE)) != 0) {
+    bits |= kLockFileTouched;
+  }
+  if ((event.mask & (IN_CLOSE_WRITE | IN_CLOSE_NOWRITE)) != 0) bits |= kLockFileClosed;
+  if ((event.mask & IN_OPEN) != 0) bits |= kLockFileOpened;
+  return bits;
+}
+
+// The watches of one environment and the inotify descriptor they share.
+class WatchManager {
+ public:
+  explicit WatchManager(napi_env env) : env_(env) {
+    usable_ = napi_get_uv_event_loop(env, &loop_) == napi_ok && loop_ != nullptr;
+    if (napi_add_async_cleanup_hook(env, OnTeardown, this, &cleanup_handle_) != napi_ok) {
+      cleanup_handle_ = nullptr;
+    }
+  }
+
+  napi_value Start(napi_env env, napi_value directories, napi_value roles, napi_value names,
+                   napi_value callback);
+  void Stop(uint32_t id);
+
+ private:
+  // The inotify descriptor, its poll handle, and the timer that closes it
+  // when it has been unused for a while.
+  struct Inotify {
+    WatchManager* manager;
+    int fd;
+    int open_handles;
+    uv_poll_t poll;
+    uv_timer_t idle;
+  };
+
+  bool OpenInotify();
+  void CloseInotify();
+  void AddRef(int wd);
+  void RemoveRef(int wd);
+  void Dispose(Watch* watch);
+  void OnReadable();
+  void Deliver(uint32_t id);
+  void UpdateLiveness();
+  static void OnTeardown(napi_async_cleanup_hook_handle handle, void* self);
+  void MaybeFinishTeardown();
+
+  napi_env env_;
+  uv_loop_t* loop_ = nullptr;
+  bool usable_ = false;
+  napi_async_cleanup_hook_handle cleanup_handle_ = nullptr;
+  Inotify* inotify_ = nullptr;
+  std::unordered_map<uint32_t, Watch*> watches_;
+  std::unordered_map<int, int> wd_refs_;  // kernel watch -> directories using it
+  uint32_t next_id_ = 1;
+  bool tearing_down_ = false;
+  int closing_handles_ = 0;
+};
+
+napi_value MakeFailure(napi_env env, int error, const char* syscall) {
+  napi_value object;
+  napi_value errno_value;
+  napi_value syscall_value;
+  if (napi_create_object(env, &object) != napi_ok) return nullptr;
+  napi_create_int32(env, error, &errno_value);
+  napi_create_string_utf8(env, syscall, NAPI_AUTO_LENGTH, &syscall_value);
+  napi_set_named_property(env, object, "errno", errno_value);
+  napi_set_named_property(env, object, "syscall", syscall_value);
+  return object;
+}
+
+bool StringAt(napi_env env, napi_value array, uint32_t index, std::string* out) {
+  napi_value value;
+  size_t length = 0;
+  if (napi_get_element(env, array, index, &value) != napi_ok ||
+      napi_get_value_string_utf8(env, value, nullptr, 0, &length) != napi_ok) {
+    return false;
+  }
+  out->resize(length);
+  return napi_get_value_string_utf8(env, value, out->data(), length + 1, &length) == napi_ok;
+}
+
+// watchPaths(directories, roles, names, callback): id | { errno, syscall } | null
+napi_value WatchManager::Start(napi_env env, napi_value directories, napi_value roles,
+                               napi_value names, napi_value callback) {
+  napi_value null_value;
+  napi_get_null(env, &null_value);
+  if (!usable_ || tearing_down_) return null_value;
+  uint32_t count = 0;
+  if (napi_get_array_length(env, directories, &count) != napi_ok) return null_value;
+  if (inotify_ == nullptr && !OpenInotify()) return MakeFailure(env, errno, "inotify_init1");
+  auto* watch = new Watch();
+  for (uint32_t i = 0; i < count; ++i) {
+    std::string path;
+    std::string name;
+    napi_value role_value;
+    int32_t role = 0;
+    if (!StringAt(env, directories, i, &path) || !StringAt(env, names, i, &name) ||
+        napi_get_element(env, roles, i, &role_value) != napi_ok ||
+        napi_get_value_int32(env, role_value, &role) != napi_ok || role < 0 ||
+        role > static_cast<int32_t>(WatchRole::kLockDir)) {
+      Dispose(watch);
+      napi_throw_type_error(env, nullptr,
+                            "directories and names must hold strings, roles WatchRole numbers");
+      return nullptr;
+    }
+    const auto watch_role = static_cast<WatchRole>(role);
+    const int wd = inotify_add_watch(inotify_->fd, path.c_str(), MaskOf(watch_role) | IN_MASK_ADD);
+    if (wd < 0) {
+      const int error = errno;
+      Dispose(watch);
+      return MakeFailure(env, error, "inotify_add_watch");
+    }
+    AddRef(wd);
+    watch->directories.push_back(Directory{wd, watch_role, std::move(name)});
+  }
+  napi_value resource_name;
+  if (napi_create_reference(env, callback, 1, &watch->callback) != napi_ok ||
+      napi_create_string_utf8(env, "LoopLockWatch", NAPI_AUTO_LENGTH, &resource_name) != napi_ok ||
+      napi_async_init(env, nullptr, resource_name, &watch->context) != napi_ok) {
+    Dispose(watch);
+    return null_value;
+  }
+  do {
+    watch->id = next_id_++;
+  } while (watch->id == 0 || watches_.count(watch->id) != 0);
+  watches_.emplace(watch->id, watch);
+  UpdateLiveness();
+  napi_value id;
+  napi_create_uint32(env, watch->id, &id);
+  return id;
+}
+
+void WatchManager::Stop(uint32_t id) {
+  auto it = watches_.find(id);
+  if (it == watches_.end()) return;
+  Watch* watch = it->second;
+  watches_.erase(it);
+  Dispose(watch);
+  UpdateLiveness();
+}
+
+void WatchManager::Dispose(Watch* watch) {
+  for (const Directory& directory : watch->directories) RemoveRef(directory.wd);
+  if (watch->callback != nullptr) napi_delete_reference(env_, watch->callback);
+  if (watch->context != nullptr) napi_async_destroy(env_, watch->context);
+  delete watch;
+}
+
+bool WatchManager::OpenInotify() {
+  const int fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+  if (fd < 0) return false;
+  auto* inotify = new Inotify{this, fd, 2, {}, {}};
+  if (uv_poll_init(loop_, &inotify->poll, fd) != 0) {
+    close(fd);
+    delete inotify;
+    errno = EINVAL;
+    return false;
+  }
+  inotify->poll.data = inotify;
+  uv_timer_init(loop_, &inotify->idle);
+  inotify->idle.data = inotify;
+  uv_unref(reinterpret_cast<uv_handle_t*>(&inotify->idle));
+  uv_poll_start(&inotify->poll, UV_READABLE, [](uv_poll_t* poll, int status, int) {
+    if (status == 0) static_cast<Inotify*>(poll->data)->manager->OnReadable();
+  });
+  inotify_ = inotify;
+  return true;
+}
+
+void WatchManager::CloseInotify() {
+  Inotify* inotify = inotify_;
+  inotify_ = nullptr;
+  wd_refs_.clear();
+  uv_poll_stop(&inotify->poll);
+  uv_timer_stop(&inotify->idle);
+  closing_handles_ += 2;
+  const auto on_closed = [](uv_handle_t* handle) {
+    auto* closed = static_cast<Inotify*>(handle->data);
+    WatchManager* manager = closed->manager;
+    --manager->closing_handles_;
+    if (--closed->open_handles == 0) {
+      close(closed->fd);
+      delete closed;
+    }
+    manager->MaybeFinishTeardown();
+  };
+  uv_close(reinterpret_cast<uv_handle_t*>(&inotify->poll), on_closed);
+  uv_close(reinterpret_cast<uv_handle_t*>(&inotify->idle), on_closed);
+}
+
+// A live watch keeps the process alive, as fs.watch() does; with none left
+// the descriptor lingers unreferenced, then closes.
+void WatchManager::UpdateLiveness() {
+  if (inotify_ == nullptr) return;
+  auto* poll = reinterpret_cast<uv_handle_t*>(&inotify_->poll);
+  if (!watches_.empty()) {
+    uv_timer_stop(&inotify_->idle);
+    uv_ref(poll);
+    return;
+  }
+  uv_unref(poll);
+  uv_timer_start(&inotify_->idle, [](uv_timer_t* idle) {
+    static_cast<Inotify*>(idle->data)->manager->CloseInotify();
+  }, kIdleCloseMs, 0);
+}
+
+void WatchManager::AddRef(int wd) { ++wd_refs_[wd]; }
+
+void WatchManager::RemoveRef(int wd) {
+  auto it = wd_refs_.find(wd);
+  // Absent: the kernel already dropped it (IN_IGNORED), or the descriptor
+  // was closed.
+  if (it == wd_refs_.end() || --it->second > 0) return;
+  wd_refs_.erase(it);
+  if (inotify_ != nullptr) inotify_rm_watch(inotify_->fd, wd);
+}
+
+void WatchManager::OnReadable() {
+  alignas(struct inotify_event) char buffer[16 * 1024];
+  std::vector<uint32_t> touched;
+  // Read everything queued before calling back, so a burst (a holder's
+  // open, writes and close) becomes one callback per watch.
+  while (inotify_ != nullptr) {
+    const ssize_t length = read(inotify_->fd, buffer, sizeof buffer);
+    if (length <= 0) break;
+    for (ssize_t offset = 0; offset < length;) {
+      const auto* event = reinterpret_cast<const struct inotify_event*>(buffer + offset);
+      offset += static_cast<ssize_t>(sizeof(struct inotify_event) + event->len);
+      const bool overflow = (event->mask & IN_Q_OVERFLOW) != 0;
+      for (const auto& [id, watch] : watches_) {
+        uint32_t bits = 0;
+        if (overflow) {
+          bits = kLockFileTouched | kLockFileClosed | kLockFileOpened | kLockFileNamed | kPathChanged;
+        } else {
+          for (const Directory& directory : watch->directories) {
+            if (directory.wd == event->wd) bits |= EventBits(directory, *event);
+          }
+        }
+        if (bits == 0) continue;
+        if (watch->pending == 0) touched.push_back(id);
+        watch->pending |= bits;
+      }
+      if ((event->mask & IN_IGNORED) != 0) {
+        // The kernel dropped this watch (its directory is gone): it must not
+        // be removed again, and its number may be handed out anew.
+        wd_refs_.erase(event->wd);
+      }
+    }
+  }
+  for (uint32_t id : touched) Deliver(id);
+}
+
+// Calls a watch back as Node calls back from I/O (see CallBack): what the
+// callback (lib/watch.ts) lets escape goes to the host's uncaught path, and
+// nothing is delivered once the environment can no longer run JavaScript.
+void WatchManager::Deliver(uint32_t id) {
+  auto it = watches_.find(id);
+  if (it == watches_.end()) return;
+  Watch* watch = it->second;
+  const uint32_t bits = watch->pending;
+  watch->pending = 0;
+  napi_handle_scope scope;
+  if (napi_open_handle_scope(env_, &scope) != napi_ok) return;
+  napi_value callback;
+  napi_value argument;
+  if (napi_get_reference_value(env_, watch->callback, &callback) == napi_ok &&
+      callback != nullptr && napi_create_uint32(env_, bits, &argument) == napi_ok) {
+    CallBack(env_, watch->context, callback, 1, &argument);
+  }
+  napi_close_handle_scope(env_, scope);
+}
+
+void WatchManager::OnTeardown(napi_async_cleanup_hook_handle handle, void* self) {
+  auto* manager = static_cast<WatchManager*>(self);
+  (void)handle;
+  manager->tearing_down_ = true;
+  for (auto& [id, watch] : manager->watches_) manager->Dispose(watch);
+  manager->watches_.clear();
+  if (manager->inotify_ != nullptr) manager->CloseInotify();
+  manager->MaybeFinishTeardown();
+}
+
+void WatchManager::MaybeFinishTeardown() {
+  if (!tearing_down_ || closing_handles_ > 0) return;
+  if (cleanup_handle_ != nullptr) napi_remove_async_cleanup_hook(cleanup_handle_);
+  delete this;
+}
+
+// watchPaths(directories, roles, names, callback): three arrays of one
+// length (strings, role numbers, strings) and a function, or a TypeError.
+napi_value WatchPaths(napi_env env, napi_callback_info callback_info) {
+  Napi::CallbackInfo info(env, callback_info);
+  const char* names[] = {"directories", "roles", "names"};
+  uint32_t length = 0;
+  for (size_t i = 0; i < 3; ++i) {
+    if (!info[i].IsArray()) return ThrowArgument(info, false, names[i], "an array"), nullptr;
+    if (i == 0) length = info[i].As<Napi::Array>().Length();
+    if (info[i].As<Napi::Array>().Length() != length) {
+      return ThrowArgument(info, true, names[i], "as long as directories"), nullptr;
+    }
+  }
+  if (!info[3].IsFunction()) return ThrowArgument(info, false, "callback", "a function"), nullptr;
+  return static_cast<WatchManager*>(info.Data())->Start(env, info[0], info[1], info[2], info[3]);
+}
+
+napi_value UnwatchPaths(napi_env env, napi_callback_info callback_info) {
+  Napi::CallbackInfo info(env, callback_info);
+  double id = 0;
+  if (!NumberArg(info, 0, "id", &id)) return nullptr;
+  if (id >= 1 && id <= UINT32_MAX) {
+    static_cast<WatchManager*>(info.Data())->Stop(static_cast<uint32_t>(id));
+  }
+  return nullptr;
+}
+
+#else  // no inotify: lib/watch.ts polls
+
+napi_value WatchPaths(napi_env env, napi_callback_info) {
+  napi_value null_value;
+  napi_get_null(env, &null_value);
+  return null_value;
+}
+
+napi_value UnwatchPaths(napi_env, napi_callback_info) { return nullptr; }
+
+#endif
+
+}  // namespace
+
+void InitWatcher(Napi::Env env, Napi::Object exports) {
+  void* manager = nullptr;
+#ifdef __linux__
+  manager = new WatchManager(env);
+#endif
+  napi_value watch;
+  napi_value unwatch;
+  if (napi_create_function(env, "watchPaths", NAPI_AUTO_LENGTH, WatchPaths, manager, &watch) ==
+          napi_ok &&
+      napi_create_function(env, "unwatchPaths", NAPI_AUTO_LENGTH, UnwatchPaths, manager,
+                           &unwatch) == napi_ok) {
+    exports.Set("watchPaths", watch);
+    exports.Set("unwatchPaths", unwatch);
+  }
+}
+
+}  // namespace loop_lock

@@ -1,0 +1,48 @@
+// Change notification for LoopLock.watch(): the event loop watches the lock
+// file's directory, and every directory above it, with inotify (Linux), and
+// tells JavaScript what kind of thing happened, so that it probes only when
+// something did. Nothing runs while nothing changes: no timer, no thread.
+//
+// One inotify descriptor per environment (the main thread or a worker),
+// shared by every watch in it, since inotify instances are limited (128 per
+// user by default); directories watched by several watches share one kernel
+// watch. The descriptor closes a second after the last watch ends (closing
+// it waits for an RCU grace period, about 8 ms on the event loop).
+//
+// A watch is a list of directories from the lock file's (or the deepest one
+// that exists on its path) up to the root, each with a role (WatchRole) and
+// the name in it that matters. Its callback gets the union of WatchEvent bits
+// seen since the last call: one call per batch of events read, however many
+// events the batch held.
+#ifndef LOOP_LOCK_WATCHER_H_
+#define LOOP_LOCK_WATCHER_H_
+
+#include <napi.h>
+
+namespace loop_lock {
+
+// What a directory of a watch is watched for.
+enum class WatchRole {
+  kAncestor = 0,  // only its own removal or move
+  kParent = 1,    // also the next name on the path appearing or going away
+  kLockDir = 2,   // also the lock file: opened, written, closed, created, removed
+};
+
+// Bits passed to a watch's callback.
+enum WatchEvent {
+  kLockFileTouched = 1,  // the lock file was opened, written or closed
+  kLockFileClosed = 2,   // ... closed (the holder may be about to unlock)
+  kLockFileOpened = 4,   // ... opened (a holder may be about to lock)
+  kLockFileNamed = 8,    // a file was created, removed or renamed at its name
+  kPathChanged = 16,     // a directory of the path was moved, removed or created
+};
+
+// Adds watchPaths(directories, roles, names, callback) -> id, or an error
+// object { errno, syscall } (ENOENT, ENOTDIR: a directory went away since it
+// was listed; anything else: inotify cannot be used), or null where there
+// is no inotify; and unwatchPaths(id). Unknown ids are ignored.
+void InitWatcher(Napi::Env env, Napi::Object exports);
+
+}  // namespace loop_lock
+
+#endif  // LOOP_LOCK_WATCHER_H_
