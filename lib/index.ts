@@ -11,6 +11,6 @@ export {
 } from './errors.js';
 export type { NetworkFilesystemPolicy } from './filesystem.js';
 export { type GuardState, LockGuard } from './guard.js';
-export { type AcquireOptions, LoopLock, type LockStatus, type ReadOptions } from './loop-lock.js';
+export { type AcquireOptions, LoopLock, type LockStatus, type ReadOptions, type WatchOptions } from './loop-lock.js';
 export { type LockMetadata, MAX_METADATA_BYTES } from './metadata.js';
 export { LOCK_FILE, type LockOptions } from './paths.js';

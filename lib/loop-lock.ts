@@ -8,6 +8,7 @@ import { encodePrompt, type LockMetadata, MAX_METADATA_BYTES, parseRecord } from
 import { type Binding, type Handle, type NativeFailure, native, WaitOutcome } from './native.js';
 import { LOCK_FILE, type LockOptions, lockPathOf } from './paths.js';
 import { type PendingWait, startWait } from './wait.js';
+import { LockWatch } from './watch.js';
 
 /** What `LoopLock.status()` reports. */
 export interface LockStatus {
@@ -321,6 +322,44 @@ export class LoopLock {
   static status(workspaceRoot: string | URL, options?: LockOptions): LockStatus {
     return statusOf(lockPathOf(workspaceRoot, options), networkPolicyOf(options));
   }
+
+  /**
+   * Watches the lock: yields the current state at once, then each change
+   * (acquired, its holder's record written, released by `release()`, exit
+   * or kill, the lock file or its directory removed, moved or replaced),
+   * coalescing bursts and never yielding the same state twice in a row; the
+   * last state yielded is the current one. States are what `status()`
+   * returns. It never takes the lock (it probes as `status()` does, through
+   * one read-only descriptor per lock path and thread) and costs nothing
+   * while nothing changes: on Linux inotify wakes it; elsewhere, and in
+   * runtimes without libuv, a backoff poll (10 ms doubling to 250 ms) does.
+   * Watches of one lock path in one thread share one descriptor and one
+   * probe per change; all watches of a thread share one inotify descriptor.
+   *
+   * Nothing is opened until the first `next()`. `break`, `return()` or
+   * aborting `options.signal` ends it and frees what it held; like
+   * `fs.promises.watch`, an abort rejects the pending `next()` (or the next
+   * one) with an `AbortError` whose `cause` is `signal.reason`, and later
+   * calls report done. A live watch keeps the process alive, like `fs.watch`.
+   *
+   * @throws (from `next()`) LockError when the lock file cannot be probed
+   *   (`EACCES`, `ELOOP`, `ENETFS`...), which ends the watch.
+   */
+  static watch(workspaceRoot: string | URL, options?: WatchOptions): AsyncIterableIterator<LockStatus> {
+    const lockPath = lockPathOf(workspaceRoot, options);
+    const signal = options?.signal;
+    if (signal !== undefined && !(signal instanceof AbortSignal)) {
+      throw new TypeError('The "options.signal" argument must be an AbortSignal');
+    }
+    native();
+    return new LockWatch(lockPath, networkPolicyOf(options), signal, statusThrough);
+  }
+}
+
+/** Options of `LoopLock.watch()`. */
+export interface WatchOptions extends LockOptions {
+  /** Aborting it ends the watch: the pending `next()` rejects with an `AbortError` whose `cause` is `signal.reason`. */
+  signal?: AbortSignal | undefined;
 }
 
 /** Options of `LoopLock.readExisting()`. */
@@ -451,6 +490,16 @@ function probe(lockPath: string, policy: NetworkFilesystemPolicy): boolean {
 }
 
 /**
+ * The lock's state through an open handle, by the one rule of who holds it
+ * (`currentHolder`): shared by `status()` and `watch()`. When free, the
+ * handle is left holding a shared lock, for the caller to close or unlock.
+ */
+export function statusThrough(binding: Binding, handle: Handle, lockPath: string): LockStatus {
+  if (binding.tryLock(handle, true)) return { locked: false, holder: null };
+  return { locked: true, holder: currentHolder(binding, handle, lockPath) };
+}
+
+/**
  * Probes as `isLocked` does, on a handle of its own, so that the record is
  * read, and its pid checked, on the inode found held.
  */
@@ -460,8 +509,7 @@ function statusOf(lockPath: string, policy: NetworkFilesystemPolicy): LockStatus
   if (handle === null) return { locked: false, holder: null };
   try {
     checkFilesystem(binding, handle, lockPath, policy);
-    if (binding.tryLock(handle, true)) return { locked: false, holder: null };
-    return { locked: true, holder: currentHolder(binding, handle, lockPath) };
+    return statusThrough(binding, handle, lockPath);
   } catch (error) {
     throw toLockError(error, lockPath);
   } finally {

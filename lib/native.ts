@@ -26,6 +26,25 @@ export const enum WaitOutcome {
   Stale = 1,
 }
 
+/** What a directory of a native watch is watched for (native/watcher.h). */
+export const enum WatchRole {
+  /** Only its own removal or move. */
+  Ancestor = 0,
+  /** Also the next name on the path appearing or going away. */
+  Parent = 1,
+  /** Also the lock file: opened, written, closed, created, removed. */
+  LockDir = 2,
+}
+
+/** Bits a native watch calls back with (native/watcher.h). */
+export const enum WatchEvent {
+  Touched = 1,
+  Closed = 2,
+  Opened = 4,
+  Named = 8,
+  PathChanged = 16,
+}
+
 /** The shape the binding throws (and passes to wait callbacks) on failure. */
 export interface NativeFailure {
   errno: number;
@@ -78,6 +97,12 @@ export interface Binding {
    * that cannot be read, whether `pid` is alive.
    */
   heldBy(handle: Handle, pid: number): boolean;
+  /**
+   * Drops the handle's lock and keeps it open: the probe of a watch, whose
+   * descriptor stays open so that probing makes no inotify event (see
+   * lib/watch.ts).
+   */
+  unlock(handle: Handle): void;
   /** Whether the descriptor's inode is still the one at its path. */
   identity(handle: Handle): Identity;
   /** "dev:ino" of the descriptor's inode. */
@@ -104,6 +129,21 @@ export interface Binding {
   ): number;
   /** Stops a wait; its callback is never called. Unknown ids are ignored. Absent with `wait`. */
   cancelWait?(id: number): void;
+  /**
+   * Watches directories with inotify (see native/watcher.h): `roles[i]` and
+   * `names[i]` say what matters in `directories[i]`. Calls back with the
+   * `WatchEvent` bits seen since the last call. Returns the watch's id, a
+   * failure (ENOENT or ENOTDIR: a directory went away since it was listed),
+   * or null where there is no inotify.
+   */
+  watchPaths(
+    directories: string[],
+    roles: WatchRole[],
+    names: string[],
+    callback: (events: number) => void,
+  ): number | NativeFailure | null;
+  /** Stops a watch; its callback is never called again. Unknown ids are ignored. */
+  unwatchPaths(id: number): void;
   /** A time as records hold it (Date#toISOString's form); for tests. */
   formatTimestamp(ms: number): string;
 }

@@ -169,26 +169,13 @@ Napi::Value HeldBy(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(info.Env(), HoldsLock(file->fd(), file->id(), static_cast<int64_t>(pid)));
 }
 
-// probeHandle(handle, maxBytes): probe() through a lock file kept open (see
-// lib/watch.ts): false when no one holds it, else what read() returns for
-// the holder's record. The shared lock is dropped before returning; the
-// descriptor stays open, so the probe opens and closes nothing.
-Napi::Value ProbeHandle(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
+// unlock(handle): void; drops the handle's lock and keeps it open, for a
+// watch's probe (lib/watch.ts), whose close would be an inotify event for
+// every watcher.
+Napi::Value UnlockFile(const Napi::CallbackInfo& info) {
   LockFile* file = OpenFileArg(info);
-  size_t max_bytes = 0;
-  if (file == nullptr || !MaxBytesArg(info, 1, &max_bytes)) return env.Undefined();
-  bool free = false;
-  Status status = TryLock(file->fd(), true, &free);
-  if (!status.ok()) return ThrowStatus(env, status);
-  if (free) {
-    Unlock(file->fd());
-    return Napi::Boolean::New(env, false);
-  }
-  std::string bytes;
-  status = ReadRecord(file->fd(), max_bytes, &bytes);
-  if (!status.ok()) return ThrowStatus(env, status);
-  return RecordValue(env, bytes, max_bytes);
+  if (file != nullptr) Unlock(file->fd());
+  return info.Env().Undefined();
 }
 
 // identity(handle): 0 same, 1 removed, 2 replaced, 3 linked (see Identity)
@@ -271,7 +258,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("read", Napi::Function::New(env, Read, "read", files));
   exports.Set("probe", Napi::Function::New(env, Probe, "probe", files));
   exports.Set("heldBy", Napi::Function::New(env, HeldBy, "heldBy", files));
-  exports.Set("probeHandle", Napi::Function::New(env, ProbeHandle, "probeHandle", files));
+  exports.Set("unlock", Napi::Function::New(env, UnlockFile, "unlock", files));
   exports.Set("identity", Napi::Function::New(env, CheckFileIdentity, "identity", files));
   exports.Set("fileKey", Napi::Function::New(env, FileKey, "fileKey", files));
   exports.Set("filesystem", Napi::Function::New(env, Filesystem, "filesystem", files));
