@@ -1,10 +1,12 @@
 import { parseArgs } from 'node:util';
 
-/** `loop-lock status [DIR] [--json] [--lock-file PATH]` */
+/** `loop-lock status [DIR] [--json] [--watch] [--lock-file PATH]` */
 export interface StatusCommand {
   kind: 'status';
   dir: string;
   json: boolean;
+  /** Print one line per change until interrupted, instead of the state once. */
+  watch: boolean;
   lockFile: string | undefined;
 }
 
@@ -33,7 +35,7 @@ type OptionSpec = Record<string, { type: 'string' | 'boolean'; short?: string }>
 const help = { type: 'boolean', short: 'h' } as const;
 const lockFile = { type: 'string' } as const;
 
-const statusOptions: OptionSpec = { help, json: { type: 'boolean' }, 'lock-file': lockFile };
+const statusOptions: OptionSpec = { help, json: { type: 'boolean' }, watch: { type: 'boolean' }, 'lock-file': lockFile };
 
 const runOptions: OptionSpec = {
   help,
@@ -136,6 +138,7 @@ function parseStatus(args: readonly string[]): Invocation {
     kind: 'status',
     dir: directoryOf(positionals),
     json: parsed.values['json'] === true,
+    watch: parsed.values['watch'] === true,
     lockFile: lockFileOf(parsed),
   };
 }

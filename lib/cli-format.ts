@@ -87,14 +87,26 @@ export function terminalText(text: string): string {
 }
 
 /**
- * `value` as indented JSON, the same value with DEL and C1 controls escaped
- * as well: JSON.stringify escapes only C0 ones, leaving the rest to reach a
- * terminal raw.
+ * `value` as JSON (indented by `indent` spaces; 0: one line), with DEL and
+ * C1 controls escaped as well: JSON.stringify escapes only C0 ones, leaving
+ * the rest to reach a terminal raw.
  */
-export function terminalJson(value: unknown): string {
-  return JSON.stringify(value, null, 2).replace(
+export function terminalJson(value: unknown, indent = 2): string {
+  return JSON.stringify(value, null, indent).replace(
     /[\u007f-\u009f]/g,
     (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
   );
 }
 
+/**
+ * One line for a state seen by `status --watch`: when it was seen, then
+ * "free", or "held" with the holder's pid, start and prompt.
+ */
+export function watchLine(locked: boolean, holder: ShownHolder | null, now: number = Date.now()): string {
+  const seen = new Date(now).toISOString();
+  if (!locked) return `${seen} free`;
+  if (holder === null) return `${seen} held, holder unknown (its metadata is not written yet, or not readable)`;
+  const prompt = truncate(holder.prompt.replace(/\s+/g, ' ').trim(), SHOWN_PROMPT_LENGTH);
+  const alive = holder.alive ? 'alive' : 'not running on this host';
+  return `${seen} held by pid ${holder.pid} (${alive}) since ${holder.started.toISOString()}: ${prompt}`;
+}

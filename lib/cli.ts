@@ -4,7 +4,7 @@ import { readFileSync, statSync } from 'node:fs';
 import { constants } from 'node:os';
 import { join } from 'node:path';
 import { parseCommandLine, type RunCommand, type StatusCommand, UsageError } from './cli-args.js';
-import { defaultPrompt, holderLines, type ShownHolder, terminalJson, terminalText } from './cli-format.js';
+import { defaultPrompt, holderLines, type ShownHolder, terminalJson, terminalText, watchLine } from './cli-format.js';
 import { FORWARDED_SIGNALS } from './cli-signals.js';
 import { AlreadyLockedError, LockError } from './errors.js';
 import type { LockGuard } from './guard.js';
@@ -25,7 +25,7 @@ const Exit = {
 } as const;
 
 const USAGE = `Usage:
-  loop-lock status [DIR] [--json] [--lock-file PATH]
+  loop-lock status [DIR] [--json] [--watch] [--lock-file PATH]
   loop-lock run [DIR] [--prompt TEXT] [--wait] [--timeout SECONDS]
                 [--lock-file PATH] [--conflict-exit-code N] -- COMMAND [ARGS...]
   loop-lock --help | --version
@@ -49,6 +49,8 @@ Options:
   --lock-file PATH         lock file, relative to DIR (default .ralph/loop.lock)
   --json                   status: print {locked, holder, lockPath} as JSON;
                            holder is {pid, started, prompt, alive} or null
+  --watch                  status: print the state, then a line (with --json,
+                           a JSON line) per change, until interrupted; exit 0
   --prompt TEXT            run: what the holder does, shown by status
                            (default: the command line, cut to 200 characters)
   --wait                   run: wait for the lock when it is held
@@ -140,6 +142,33 @@ function status(command: StatusCommand): number {
     process.stdout.write(terminalText(`${lines.join('\n')}\n`));
   }
   return locked ? Exit.Held : Exit.Ok;
+}
+
+/** `status --watch`: a line per state until SIGINT, SIGTERM or SIGHUP, then exit 0. */
+async function watchStatus(command: StatusCommand): Promise<number> {
+  checkWorkspace(command.dir);
+  const options = lockOptions(command.lockFile);
+  const lockPath = lockPathOf(command.dir, options);
+  const controller = new AbortController();
+  const stop = (): void => controller.abort();
+  for (const signal of FORWARDED_SIGNALS) process.on(signal, stop);
+  try {
+    if (!command.json) process.stderr.write(terminalText(`loop-lock: watching ${lockPath} (Ctrl-C to stop)\n`));
+    for await (const { locked, holder } of LoopLock.watch(command.dir, { ...options, signal: controller.signal })) {
+      const described = locked ? describeHolder(holder) : null;
+      if (command.json) {
+        const shown = described === null ? null : { ...described, started: described.started.toISOString() };
+        process.stdout.write(`${terminalJson({ locked, holder: shown, lockPath }, 0)}\n`);
+      } else {
+        process.stdout.write(terminalText(`${watchLine(locked, described)}\n`));
+      }
+    }
+  } catch (error) {
+    if (!controller.signal.aborted) throw error;
+  } finally {
+    for (const signal of FORWARDED_SIGNALS) process.off(signal, stop);
+  }
+  return Exit.Ok;
 }
 
 function warn(lines: string[]): void {
@@ -255,7 +284,7 @@ async function main(argv: readonly string[]): Promise<number> {
         process.stdout.write(`loop-lock ${version()}\n`);
         return Exit.Ok;
       case 'status':
-        return status(invocation);
+        return invocation.watch ? await watchStatus(invocation) : status(invocation);
       case 'run':
         return await run(invocation);
     }
