@@ -38,10 +38,15 @@ export const enum WatchRole {
 
 /** Bits a native watch calls back with (native/watcher.h). */
 export const enum WatchEvent {
-  Touched = 1,
+  /** The lock file was written (a holder's record). */
+  Written = 1,
+  /** ... closed: a holder may be about to unlock. */
   Closed = 2,
+  /** ... opened: a holder may be about to lock. */
   Opened = 4,
+  /** A file was created, removed or renamed at its name. */
   Named = 8,
+  /** A directory of its path was moved, removed or created. */
   PathChanged = 16,
 }
 

@@ -147,10 +147,14 @@ class LockFeed {
   }
 
   private start(): void {
-    this.polling = typeof process.versions['bun'] === 'string' || typeof process.versions['deno'] === 'string';
-    if (!this.polling) this.rewatch();
+    // Bun has no uv_poll, Deno no libuv: their event loops cannot be handed
+    // an inotify descriptor.
+    if (typeof process.versions['bun'] === 'string' || typeof process.versions['deno'] === 'string') {
+      this.startPolling();
+    } else {
+      this.rewatch();
+    }
     this.reopen();
-    if (this.polling) this.schedulePoll(POLL_FIRST_MS);
   }
 
   private stop(): void {
@@ -173,6 +177,7 @@ class LockFeed {
 
   /** (Re)places the inotify watches along the path; falls back to polling where there are none. */
   private rewatch(): void {
+    if (this.polling) return;
     for (let attempt = 0; attempt < MAX_REWATCHES; attempt++) {
       const { directories, roles, names } = directoriesToWatch(this.lockPath);
       const id = this.binding.watchPaths(directories, roles, names, (events) => this.onEvents(events));
@@ -188,7 +193,12 @@ class LockFeed {
     }
     if (this.watchId !== null) this.binding.unwatchPaths(this.watchId);
     this.watchId = null;
+    this.startPolling();
+  }
+
+  private startPolling(): void {
     this.polling = true;
+    this.schedulePoll(POLL_FIRST_MS);
   }
 
   private closeHandle(): void {
@@ -240,12 +250,24 @@ class LockFeed {
 
   private onEvents(events: number): void {
     try {
+      if (events === WatchEvent.Opened) {
+        // Someone opened the file: a holder about to flock() it, or a reader.
+        // Probing now would take the shared lock just as a holder tries the
+        // exclusive one, making its tryAcquire() retry; a loop-lock holder's
+        // record write comes as its own event, and anyone else's lock is
+        // caught by the burst.
+        if (this.timer === null) this.startBurst();
+        return;
+      }
       if ((events & WatchEvent.PathChanged) !== 0) {
         this.rewatch();
         this.reopen();
-        if (this.polling) this.schedulePoll(POLL_FIRST_MS);
       } else if ((events & WatchEvent.Named) !== 0) {
         this.follow();
+        // Gone, and maybe its directory too: a removed directory reports its
+        // own removal only once nothing has a file in it open any more (a
+        // holder may keep the unlinked lock file open for hours).
+        if (this.handle === null) this.rewatch();
       }
       const changed = this.refresh();
       // Still held after a close, or still free after an open: the change
@@ -254,6 +276,7 @@ class LockFeed {
         ((events & WatchEvent.Closed) !== 0 && this.state.locked) ||
         ((events & WatchEvent.Opened) !== 0 && !this.state.locked);
       if (early && !changed) this.startBurst();
+      else if (changed) this.stopBurst();
     } catch (error) {
       this.fail(error);
     }
@@ -264,6 +287,12 @@ class LockFeed {
     this.burstLeft = BURST_PROBES;
     this.burstDelay = BURST_FIRST_MS;
     this.schedule(this.burstDelay, () => this.onBurst());
+  }
+
+  private stopBurst(): void {
+    if (this.polling || this.timer === null) return;
+    clearTimeout(this.timer);
+    this.timer = null;
   }
 
   private onBurst(): void {

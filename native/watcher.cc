@@ -70,9 +70,7 @@ uint32_t EventBits(const Directory& directory, const struct inotify_event& event
   }
   if ((event.mask & kNameMask) != 0) return kLockFileNamed;
   uint32_t bits = 0;
-  if ((event.mask & (IN_OPEN | IN_MODIFY | IN_CLOSE_WRITE | IN_CLOSE_NOWRITE)) != 0) {
-    bits |= kLockFileTouched;
-  }
+  if ((event.mask & IN_MODIFY) != 0) bits |= kLockFileWritten;
   if ((event.mask & (IN_CLOSE_WRITE | IN_CLOSE_NOWRITE)) != 0) bits |= kLockFileClosed;
   if ((event.mask & IN_OPEN) != 0) bits |= kLockFileOpened;
   return bits;
@@ -300,7 +298,7 @@ void WatchManager::OnReadable() {
       for (const auto& [id, watch] : watches_) {
         uint32_t bits = 0;
         if (overflow) {
-          bits = kLockFileTouched | kLockFileClosed | kLockFileOpened | kLockFileNamed | kPathChanged;
+          bits = kLockFileWritten | kLockFileClosed | kLockFileOpened | kLockFileNamed | kPathChanged;
         } else {
           for (const Directory& directory : watch->directories) {
             if (directory.wd == event->wd) bits |= EventBits(directory, *event);

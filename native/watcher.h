@@ -30,8 +30,8 @@ enum class WatchRole {
 
 // Bits passed to a watch's callback.
 enum WatchEvent {
-  kLockFileTouched = 1,  // the lock file was opened, written or closed
-  kLockFileClosed = 2,   // ... closed (the holder may be about to unlock)
+  kLockFileWritten = 1,  // the lock file was written (a holder's record)
+  kLockFileClosed = 2,   // ... closed (a holder may be about to unlock)
   kLockFileOpened = 4,   // ... opened (a holder may be about to lock)
   kLockFileNamed = 8,    // a file was created, removed or renamed at its name
   kPathChanged = 16,     // a directory of the path was moved, removed or created
