@@ -14,6 +14,7 @@ const TIMED_ROWS = [
 
 const HANDOFF_TITLE = '5. handoff: holder in another process releases, waiter in another process gets it';
 const ABORT_TITLE = '5b. abort of a pending acquire() (lock held by another process)';
+const WATCH_TITLE = '5c. watch(): a change in another process seen by LoopLock.watch() (× the C handoff floor of row 5)';
 
 /** What the C floor does in each row. */
 const FLOOR_WORK = {
@@ -26,6 +27,13 @@ const FLOOR_WORK = {
   handoff: 'waiter blocked in flock(LOCK_EX), no record written; holder calls flock(LOCK_UN), close',
   handoffClaim:
     'waiter blocked in flock(LOCK_EX), then what acquire() does before resolving: lstat (is the path still the locked inode?), pwritev (record, NUL first byte), pwrite (first byte)',
+};
+
+/** What each figure of the watch row times. */
+const WATCH_WORK = {
+  release: 'release() called in the holder -> the watcher\'s loop body gets { locked: false }',
+  acquisition: 'tryAcquire() called in the holder -> the watcher\'s loop body gets { locked: true, holder } with that record',
+  call: 'tryAcquire() in the holder, from its call to its return (part of the acquisition figure)',
 };
 
 /** The C floor's handoff again, with the work after the wake-up that acquire() cannot skip. */
@@ -67,7 +75,7 @@ function unavailable(contender) {
   return contender.ok ? null : `cannot load: ${contender.reason}`;
 }
 
-function buildRows({ contenders, timed, handoff, aborts, config }) {
+function buildRows({ contenders, timed, handoff, aborts, watch, config }) {
   const rows = [];
   for (const row of TIMED_ROWS) {
     const measured = timed.get(row.id);
@@ -116,6 +124,17 @@ function buildRows({ contenders, timed, handoff, aborts, config }) {
     }
   }
   rows.push({ id: 'abort', title: ABORT_TITLE, results: abortResults });
+  const watchMissing = config.handoffs === 0 ? 'skipped (--handoffs=0)' : 'loop-lock not run';
+  rows.push({
+    id: 'watch',
+    title: WATCH_TITLE,
+    results: [
+      entry('C floor', 'floor', floorHandoff, floorHandoff, 'not measured', FLOOR_WORK.handoff),
+      entry('release seen', 'subject', watch.get('release'), floorHandoff, watchMissing, WATCH_WORK.release),
+      entry('acquisition seen', 'subject', watch.get('acquisition'), floorHandoff, watchMissing, WATCH_WORK.acquisition),
+      entry('the acquire itself', 'reference', watch.get('acquire call'), floorHandoff, watchMissing, WATCH_WORK.call),
+    ],
+  });
   return rows;
 }
 
@@ -180,6 +199,18 @@ function buildVerdicts(rows, memory) {
   } else {
     verdicts.push(verdict('abort of a pending acquire()', '< 5000 us', null, null, 'us', abort?.reason ?? 'not run'));
   }
+  for (const [id, what] of [
+    ['release seen', 'a release'],
+    ['acquisition seen', 'an acquisition'],
+  ]) {
+    const e = find('watch', id);
+    const target = `watch(): ${what} in another process seen, median`;
+    verdicts.push(
+      e?.available
+        ? verdict(target, '< 5000 us', e.medianUs, e.medianUs < 5000, 'us')
+        : verdict(target, '< 5000 us', null, null, 'us', e?.reason ?? 'not run'),
+    );
+  }
   const mem = memory.results.find((e) => e.contender === 'loop-lock');
   if (mem?.available && mem.cycles < 1_000_000) {
     const reason = `the target is set for 1000000 cycles; this run made ${mem.cycles}`;
@@ -204,8 +235,8 @@ function buildVerdicts(rows, memory) {
 }
 
 /** Everything `--json` prints; `printTable` renders the same object. */
-function buildResult({ started, machine, config, contenders, timed, handoff, aborts, memory }) {
-  const rows = buildRows({ contenders, timed, handoff, aborts, config });
+function buildResult({ started, machine, config, contenders, timed, handoff, aborts, watch, memory }) {
+  const rows = buildRows({ contenders, timed, handoff, aborts, watch, config });
   const memoryRow = buildMemory({ contenders, memory, config });
   return {
     date: started.toISOString(),
