@@ -255,8 +255,9 @@ class LockFeed {
         // Probing now would take the shared lock just as a holder tries the
         // exclusive one, making its tryAcquire() retry; a loop-lock holder's
         // record write comes as its own event, and anyone else's lock is
-        // caught by the burst.
-        if (this.timer === null) this.startBurst();
+        // caught by the burst. While the lock is held, an open is a reader
+        // or a contender: the holder's release comes with its own close.
+        if (!this.state.locked && this.timer === null) this.startBurst();
         return;
       }
       if ((events & WatchEvent.PathChanged) !== 0) {
