@@ -139,16 +139,17 @@ export interface Binding {
    * `names[i]` say what matters in `directories[i]`. Calls back with the
    * `WatchEvent` bits seen since the last call. Returns the watch's id, a
    * failure (ENOENT or ENOTDIR: a directory went away since it was listed),
-   * or null where there is no inotify.
+   * or null where there is no inotify. Absent, like `wait`, where the addon
+   * cannot watch the event loop (Bun, Deno); see lib/watch.ts.
    */
-  watchPaths(
+  watchPaths?(
     directories: string[],
     roles: WatchRole[],
     names: string[],
     callback: (events: number) => void,
   ): number | NativeFailure | null;
-  /** Stops a watch; its callback is never called again. Unknown ids are ignored. */
-  unwatchPaths(id: number): void;
+  /** Stops a watch; its callback is never called again. Unknown ids are ignored. Absent with `watchPaths`. */
+  unwatchPaths?(id: number): void;
   /** A time as records hold it (Date#toISOString's form); for tests. */
   formatTimestamp(ms: number): string;
 }

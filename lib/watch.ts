@@ -147,20 +147,13 @@ class LockFeed {
   }
 
   private start(): void {
-    // Bun has no uv_poll, Deno no libuv: their event loops cannot be handed
-    // an inotify descriptor.
-    if (typeof process.versions['bun'] === 'string' || typeof process.versions['deno'] === 'string') {
-      this.startPolling();
-    } else {
-      this.rewatch();
-    }
+    this.rewatch();
     this.reopen();
   }
 
   private stop(): void {
     feeds.delete(this.key);
-    if (this.watchId !== null) this.binding.unwatchPaths(this.watchId);
-    this.watchId = null;
+    this.unwatch();
     if (this.timer !== null) clearTimeout(this.timer);
     this.timer = null;
     this.closeHandle();
@@ -175,25 +168,35 @@ class LockFeed {
     for (const watch of subscribers) watch.fail(failure);
   }
 
-  /** (Re)places the inotify watches along the path; falls back to polling where there are none. */
+  /**
+   * (Re)places the inotify watches along the path. Polls instead where there
+   * are none: under Bun (no uv_poll) and Deno the addon has no watcher
+   * (`RunsOnNode` in native/binding.cc), elsewhere than Linux no inotify,
+   * and inotify's limits may be reached.
+   */
   private rewatch(): void {
+    const { watchPaths } = this.binding;
     if (this.polling) return;
-    for (let attempt = 0; attempt < MAX_REWATCHES; attempt++) {
+    for (let attempt = 0; watchPaths !== undefined && attempt < MAX_REWATCHES; attempt++) {
       const { directories, roles, names } = directoriesToWatch(this.lockPath);
-      const id = this.binding.watchPaths(directories, roles, names, (events) => this.onEvents(events));
+      const id = watchPaths(directories, roles, names, (events) => this.onEvents(events));
       if (isNativeFailure(id)) {
         const vanished = id.errno === constants.errno.ENOENT || id.errno === constants.errno.ENOTDIR;
         if (vanished) continue;
         break;
       }
       if (id === null) break;
-      if (this.watchId !== null) this.binding.unwatchPaths(this.watchId);
+      this.unwatch();
       this.watchId = id;
       return;
     }
-    if (this.watchId !== null) this.binding.unwatchPaths(this.watchId);
-    this.watchId = null;
+    this.unwatch();
     this.startPolling();
+  }
+
+  private unwatch(): void {
+    if (this.watchId !== null) this.binding.unwatchPaths?.(this.watchId);
+    this.watchId = null;
   }
 
   private startPolling(): void {
