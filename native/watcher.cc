@@ -298,7 +298,8 @@ void WatchManager::OnReadable() {
       for (const auto& [id, watch] : watches_) {
         uint32_t bits = 0;
         if (overflow) {
-          bits = kLockFileWritten | kLockFileClosed | kLockFileOpened | kLockFileNamed | kPathChanged;
+          bits = kLockFileWritten | kLockFileClosed | kLockFileOpened | kLockFileNamed |
+                 kPathChanged;
         } else {
           for (const Directory& directory : watch->directories) {
             if (directory.wd == event->wd) bits |= EventBits(directory, *event);
