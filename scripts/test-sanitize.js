@@ -125,17 +125,31 @@ async function main() {
           .map((name) => path.join('test', name));
   const { status, inline } = await runTests(tests, env);
 
-  const reports = fs.readdirSync(logDir).map((name) => path.join(logDir, name));
-  for (const report of reports) {
-    console.log(`\n==== ${path.relative(root, report)}`);
-    console.log(fs.readFileSync(report, 'utf8'));
+  const logs = fs.readdirSync(logDir).map((name) => path.join(logDir, name));
+  for (const log of logs) {
+    console.log(`\n==== ${path.relative(root, log)}`);
+    console.log(fs.readFileSync(log, 'utf8'));
   }
+  const notices = logs.filter((log) => isOnlyUnsuspendedNotice(fs.readFileSync(log, 'utf8')));
+  const reports = logs.filter((log) => !notices.includes(log));
   const total = (Date.now() - started) / 1000;
   console.log(
     `test:sanitize: build ${built.toFixed(0)} s, total ${total.toFixed(0)} s; ` +
-      `${reports.length + inline} sanitizer report(s); tests ${status === 0 ? 'passed' : 'failed'}`,
+      `${reports.length + inline} sanitizer report(s); tests ${status === 0 ? 'passed' : 'failed'}` +
+      (notices.length > 0 ? `; ${notices.length} process(es) whose threads LeakSanitizer could not stop` : ''),
   );
   if (status !== 0 || reports.length + inline > 0) process.exitCode = 1;
+}
+
+// LeakSanitizer stops a process's threads through /proc before it scans;
+// in a child run in its own pid namespace over its parent's /proc (the
+// holder tests' fallback check) it cannot, says so, and reports nothing
+// else. That notice alone is not a finding: a leak would still be reported.
+function isOnlyUnsuspendedNotice(text) {
+  const lines = text.split('\n').filter((line) => line.trim() !== '');
+  return (
+    lines.length > 0 && lines.every((line) => /^==\d+==Running thread \d+ was not suspended\. False leaks are possible\.$/.test(line))
+  );
 }
 
 // Runs the test files, echoing their output and counting the sanitizer
