@@ -4,8 +4,8 @@
 // happen once, in lib/errors.ts, so this file never formats a message of
 // its own.
 #include <napi.h>
+#include <uv.h>
 
-#include <climits>
 #include <cstdint>
 #include <cstring>
 #include <string>
@@ -57,7 +57,7 @@ LockFile* OpenFileArg(const Napi::CallbackInfo& info) {
   uint32_t id = 0;
   if (!HandleArg(info, &id)) return nullptr;
   LockFile* file = FilesOf(info)->Find(id);
-  if (file == nullptr) ThrowStatus(info.Env(), Status{EBADF, "fstat"});
+  if (file == nullptr) ThrowStatus(info.Env(), Status{-UV_EBADF, "fstat"});
   return file;
 }
 
@@ -77,13 +77,13 @@ Napi::Value Open(const Napi::CallbackInfo& info) {
   if (!StringArg(info, 0, "path", &path) || !BoolArg(info, 1, "create", &create)) {
     return env.Undefined();
   }
-  if (!IsUsablePath(path.data(), path.size())) return ThrowStatus(env, Status{EINVAL, "open"});
+  if (!IsUsablePath(path.data(), path.size())) return ThrowStatus(env, Status{-UV_EINVAL, "open"});
   const OpenMode mode = create ? OpenMode::kCreate : OpenMode::kReadOnly;
-  int fd = -1;
+  FileHandle handle;
   FileId id;
-  const Status status = OpenLockFile(path.c_str(), mode, &fd, &id);
+  const Status status = OpenLockFile(path.c_str(), mode, &handle, &id);
   if (!status.ok()) return ThrowStatus(env, status);
-  return Napi::Number::New(env, FilesOf(info)->Add(fd, std::move(path), id));
+  return Napi::Number::New(env, FilesOf(info)->Add(handle, std::move(path), id));
 }
 
 // tryLock(handle, shared): boolean, false when another holder conflicts
@@ -92,7 +92,7 @@ Napi::Value TryLockFile(const Napi::CallbackInfo& info) {
   bool shared = false;
   if (file == nullptr || !BoolArg(info, 1, "shared", &shared)) return info.Env().Undefined();
   bool locked = false;
-  const Status status = TryLock(file->fd(), shared, &locked);
+  const Status status = TryLock(file->handle(), shared, &locked);
   if (!status.ok()) return ThrowStatus(info.Env(), status);
   if (locked) file->MarkLocked();
   return Napi::Boolean::New(info.Env(), locked);
@@ -128,7 +128,7 @@ Napi::Value Read(const Napi::CallbackInfo& info) {
   size_t max_bytes = 0;
   if (file == nullptr || !MaxBytesArg(info, 1, &max_bytes)) return env.Undefined();
   std::string bytes;
-  const Status status = ReadRecord(file->fd(), max_bytes, &bytes);
+  const Status status = ReadRecord(file->handle(), max_bytes, &bytes);
   if (!status.ok()) return ThrowStatus(env, status);
   return RecordValue(env, bytes, max_bytes);
 }
@@ -140,23 +140,23 @@ Napi::Value Probe(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   // Copied into a stack buffer, not a std::string: probes run in loops,
   // and the heap allocation was a tenth of what the addon adds to open(),
-  // flock() and close(). open() refuses paths of PATH_MAX bytes or more
+  // flock() and close(). Opening refuses paths of kMaxPathBytes bytes or more
   // (ENAMETOOLONG), so any path that fits is whole here: the copy stops
   // short of a UTF-8 sequence that would not fit, at most 3 bytes early,
-  // and a path cut that way still has at least PATH_MAX bytes.
-  char path[PATH_MAX + 4];
+  // and a path cut that way still has at least kMaxPathBytes bytes.
+  char path[kMaxPathBytes + 4];
   size_t length = 0;
   if (!StringArgInto(info, 0, "path", path, sizeof path, &length)) return env.Undefined();
-  if (!IsUsablePath(path, length)) return ThrowStatus(env, Status{EINVAL, "open"});
-  if (length >= PATH_MAX) return ThrowStatus(env, Status{ENAMETOOLONG, "open"});
-  int fd = -1;
+  if (!IsUsablePath(path, length)) return ThrowStatus(env, Status{-UV_EINVAL, "open"});
+  if (length >= kMaxPathBytes) return ThrowStatus(env, Status{-UV_ENAMETOOLONG, "open"});
+  FileHandle file;
   FileId id;
-  Status status = OpenLockFile(path, OpenMode::kReadOnly, &fd, &id);
-  if (status.error == ENOENT) return env.Undefined();
+  Status status = OpenLockFile(path, OpenMode::kReadOnly, &file, &id);
+  if (status.error == -UV_ENOENT) return env.Undefined();
   if (!status.ok()) return ThrowStatus(env, status);
   bool free = false;
-  status = TryLock(fd, true, &free);
-  Release(fd, free);
+  status = TryLock(file, true, &free);
+  Release(file, free);
   return status.ok() ? Napi::Boolean::New(env, !free) : ThrowStatus(env, status);
 }
 
@@ -166,7 +166,7 @@ Napi::Value HeldBy(const Napi::CallbackInfo& info) {
   LockFile* file = OpenFileArg(info);
   uint64_t pid = 0;
   if (file == nullptr || !IntegerArg(info, 1, "pid", UINT32_MAX, &pid)) return info.Env().Undefined();
-  return Napi::Boolean::New(info.Env(), HoldsLock(file->fd(), file->id(), static_cast<int64_t>(pid)));
+  return Napi::Boolean::New(info.Env(), HoldsLock(file->handle(), file->id(), static_cast<int64_t>(pid)));
 }
 
 // unlock(handle): void; drops the handle's lock and keeps it open, for a
@@ -174,7 +174,7 @@ Napi::Value HeldBy(const Napi::CallbackInfo& info) {
 // every watcher.
 Napi::Value UnlockFile(const Napi::CallbackInfo& info) {
   LockFile* file = OpenFileArg(info);
-  if (file != nullptr) Unlock(file->fd());
+  if (file != nullptr) Unlock(file->handle());
   return info.Env().Undefined();
 }
 
@@ -216,7 +216,7 @@ Napi::Value Filesystem(const Napi::CallbackInfo& info) {
   LockFile* file = OpenFileArg(info);
   if (file == nullptr) return info.Env().Undefined();
   FilesystemId id;
-  const Status status = FilesystemOf(file->fd(), &id);
+  const Status status = FilesystemOf(file->handle(), &id);
   if (!status.ok()) return ThrowStatus(info.Env(), status);
   if (!id.name.empty()) return Napi::String::New(info.Env(), id.name);
   return Napi::Number::New(info.Env(), static_cast<double>(id.magic));

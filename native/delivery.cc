@@ -1,7 +1,5 @@
 #include "delivery.h"
 
-#include <cstring>
-
 namespace loop_lock {
 
 bool CanRunJavaScript(napi_env env) {
@@ -17,7 +15,7 @@ bool CanRunJavaScript(napi_env env) {
 
 napi_value NewFailure(napi_env env, const Status& status) {
   napi_value message, error, errno_value, syscall;
-  if (napi_create_string_utf8(env, std::strerror(status.error), NAPI_AUTO_LENGTH, &message) !=
+  if (napi_create_string_utf8(env, ErrorText(status.error), NAPI_AUTO_LENGTH, &message) !=
           napi_ok ||
       napi_create_error(env, nullptr, message, &error) != napi_ok ||
       napi_create_int32(env, status.error, &errno_value) != napi_ok ||

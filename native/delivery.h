@@ -21,7 +21,7 @@ namespace loop_lock {
 bool CanRunJavaScript(napi_env env);
 
 // The value a failure becomes in JavaScript: an Error whose message is
-// strerror's, with errno and syscall (lib/errors.ts names them). nullptr
+// ErrorText's, with errno and syscall (lib/errors.ts names them). nullptr
 // when it cannot be built.
 napi_value NewFailure(napi_env env, const Status& status);
 

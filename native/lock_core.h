@@ -1,24 +1,51 @@
-// The lock core: plain POSIX calls on a lock file, with no knowledge of Node.
-// Every call reports failure as a Status naming the errno and the syscall that
-// set it, so the binding can turn it into a typed error without guessing.
+// The lock core, with no knowledge of Node: the calls on a lock file that
+// each platform implements (native/posix/file.cc, native/win32/file.cc),
+// and the record protocol built on them once for all (lock_core.cc).
+// Every call reports failure as a Status naming the error and the system
+// call that set it, so the binding can turn it into a typed error without
+// guessing.
 #ifndef LOOP_LOCK_LOCK_CORE_H_
 #define LOOP_LOCK_LOCK_CORE_H_
 
+#include <climits>
 #include <cstddef>
+#include <cstdint>
 #include <string>
 
 namespace loop_lock {
 
+// An open lock file: a descriptor on POSIX, a HANDLE on Windows.
+#ifdef _WIN32
+using FileHandle = void*;
+#else
+using FileHandle = int;
+#endif
+
+// The longest path, in UTF-8 bytes, that opening can take: PATH_MAX on
+// POSIX; on Windows 32,767 UTF-16 units (a \\?\ path), 3 bytes each at most.
+#ifdef _WIN32
+constexpr size_t kMaxPathBytes = 32767 * 3;
+#else
+constexpr size_t kMaxPathBytes = PATH_MAX;
+#endif
+
 struct Status {
-  int error = 0;                  // errno value; 0 means success
+  // The error, numbered so that its negation is libuv's code for it (what
+  // Node names, as util.getSystemErrorName does): errno itself on POSIX, a
+  // Win32 error translated once (native/win32/error.h) on Windows. 0 means
+  // success.
+  int error = 0;
   const char* syscall = nullptr;  // the call that failed
 
   bool ok() const { return error == 0; }
 };
 
+// A description of Status::error, as strerror() gives one.
+const char* ErrorText(int error);
+
 enum class OpenMode {
-  kCreate,    // O_RDWR | O_CREAT: for taking the lock
-  kReadOnly,  // O_RDONLY: for probes and readers, which never create
+  kCreate,    // read-write, created if missing: for taking the lock
+  kReadOnly,  // read-only: for probes and readers, which never create
 };
 
 enum class Identity {
@@ -29,25 +56,74 @@ enum class Identity {
   kLinked = 3,    // the inode is at the path but has other hard links too
 };
 
-// The inode a descriptor has open, fixed for the descriptor's life.
+// The file a handle has open, fixed for the handle's life: device and inode
+// on POSIX, volume serial number and file index on Windows.
 struct FileId {
   unsigned long long dev = 0;
   unsigned long long ino = 0;
 };
 
-// Opens with O_CLOEXEC | O_NOFOLLOW and never O_TRUNC. Creates with mode
-// 0666 less the umask, as the Rust reference does: the umask is how a group
-// that shares a workspace (umask 002) lets every member lock it.
-// Anything but a regular file is refused: EISDIR for a directory, EINVAL for
-// a FIFO, socket or device. kCreate also refuses a file with other hard
-// links (EMLINK): the record would be written into every one of its names,
-// and O_NOFOLLOW cannot tell a hard link from the file itself. *id is the
-// opened inode.
-Status OpenLockFile(const char* path, OpenMode mode, int* fd, FileId* id);
+// ---- What each platform implements ----
 
-// Takes flock(LOCK_EX or LOCK_SH | LOCK_NB). *locked is false when another
-// open file description holds a conflicting lock (EWOULDBLOCK or EAGAIN).
-Status TryLock(int fd, bool shared, bool* locked);
+// Opens a handle no child inherits, never following a symlink (ELOOP) and
+// never truncating. Anything but a regular file is refused: EISDIR for a
+// directory, EINVAL for a FIFO, socket or device. kCreate also refuses a
+// file with other hard links (EMLINK): the record would be written into
+// every one of its names, and not following symlinks cannot tell a hard
+// link from the file itself. *id is the opened file. POSIX: O_CLOEXEC |
+// O_NOFOLLOW; creates with mode 0666 less the umask, as the Rust reference
+// does: the umask is how a group that shares a workspace (umask 002) lets
+// every member lock it.
+Status OpenLockFile(const char* path, OpenMode mode, FileHandle* file, FileId* id);
+
+// Tries the lock without waiting. *locked is false when another open file
+// (another process, thread or handle) holds a conflicting lock. POSIX:
+// flock(LOCK_EX or LOCK_SH | LOCK_NB).
+Status TryLock(FileHandle file, bool shared, bool* locked);
+
+// Compares the file `held`, open as `file` (see OpenLockFile), with the one
+// at path, not following symlinks. A path that leads nowhere (ENOENT, or
+// ENOTDIR when a directory became a file) is kRemoved; the held file with a
+// link count other than 1 is kLinked. When kSame, *size is the file's size.
+// POSIX: one lstat (the handle is not needed).
+Status CheckIdentity(FileHandle file, const char* path, const FileId& held, Identity* identity,
+                     long long* size);
+
+// The filesystem a handle lives on, to tell local disks from network and
+// FUSE filesystems, where the lock may be local to one host or emulated.
+// Linux reports the statfs magic number (f_type); macOS the type name
+// (f_fstypename); Windows the type name, prefixed "remote:" on a remote
+// volume. The other field stays empty.
+struct FilesystemId {
+  unsigned long magic = 0;
+  std::string name;
+};
+
+Status FilesystemOf(FileHandle file, FilesystemId* id);
+
+// Closes, first releasing the lock when `locked`, so that anyone woken by
+// the close (see the waiter) finds the lock already free.
+void Release(FileHandle file, bool locked);
+
+// Drops this handle's lock and keeps it open: for a probe through a handle
+// kept open, whose close would be an event for every watcher. POSIX:
+// flock(LOCK_UN).
+void Unlock(FileHandle file);
+
+// Blocks the calling thread for `ms` milliseconds, or less when a signal
+// comes. POSIX: poll() with no descriptors. Windows: Sleep().
+void SleepMs(uint64_t ms);
+
+// Positional I/O for the record (below). WriteAt writes `head` and then
+// `tail` at `offset`, in one call where the platform can; *written is how
+// much went in, which may be short but never 0. ReadAt's *read is 0 at end
+// of file. Truncate sets the file's length.
+Status WriteAt(FileHandle file, const char* head, size_t head_length, const char* tail,
+               size_t tail_length, uint64_t offset, size_t* written);
+Status ReadAt(FileHandle file, char* buffer, size_t length, uint64_t offset, size_t* read);
+Status Truncate(FileHandle file, uint64_t length);
+
+// ---- The record, the same on every platform (lock_core.cc) ----
 
 // Writes the record in place at offset 0 with a NUL first byte, truncates
 // the file to its length, then writes the real first byte: until then the
@@ -61,7 +137,7 @@ Status TryLock(int fd, bool shared, bool* locked);
 // skipped when the record is at least that long, since the write alone then
 // leaves the file exactly the record. On ext4 that saves a journalled
 // timestamp update, the most expensive step of an uncontended acquire.
-Status WriteRecord(int fd, const char* data, size_t length, long long size_before);
+Status WriteRecord(FileHandle file, const char* data, size_t length, long long size_before);
 
 // Reads the file from offset 0. Reads at most max_bytes + 1 bytes, so a
 // result longer than max_bytes means the file is too large to trust; the
@@ -70,33 +146,7 @@ Status WriteRecord(int fd, const char* data, size_t length, long long size_befor
 // a concurrent rewrite cannot splice two records; a file that does not
 // settle within a few tens of microseconds comes back as one NUL byte,
 // unreadable.
-Status ReadRecord(int fd, size_t max_bytes, std::string* out);
-
-// Compares the inode `held` (see OpenLockFile) with the one at path, not
-// following symlinks: one lstat. A path that leads nowhere (ENOENT, or
-// ENOTDIR when a directory became a file) is kRemoved; the held inode with
-// a link count other than 1 is kLinked. When kSame, *size is the file's size.
-Status CheckIdentity(const char* path, const FileId& held, Identity* identity, long long* size);
-
-// The filesystem a descriptor lives on, to tell local disks from network and
-// FUSE filesystems, where flock() may be local to one host or emulated with
-// POSIX record locks. Linux reports the statfs magic number (f_type), macOS
-// the type name (f_fstypename); the other field stays empty.
-struct FilesystemId {
-  unsigned long magic = 0;
-  std::string name;
-};
-
-// One fstatfs() call.
-Status FilesystemOf(int fd, FilesystemId* id);
-
-// Closes, first releasing the lock when `locked`, so that anyone woken by
-// the close (see the waiter) finds the lock already free.
-void Release(int fd, bool locked);
-
-// Drops this descriptor's lock and keeps it open: for a probe through a
-// descriptor kept open, whose close would be an event for every watcher.
-void Unlock(int fd);
+Status ReadRecord(FileHandle file, size_t max_bytes, std::string* out);
 
 // True when bytes are well-formed UTF-8 (no overlongs, no surrogates).
 bool IsValidUtf8(const char* bytes, size_t length);

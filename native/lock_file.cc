@@ -9,7 +9,7 @@
 namespace loop_lock {
 
 Status LockFile::Identify(Identity* identity, long long* size) const {
-  return CheckIdentity(path_.c_str(), id_, identity, size);
+  return CheckIdentity(handle_, path_.c_str(), id_, identity, size);
 }
 
 Status LockFile::Claim(uint32_t pid, const std::string& prompt_json, bool* claimed,
@@ -24,16 +24,16 @@ Status LockFile::Claim(uint32_t pid, const std::string& prompt_json, bool* claim
   if (!*claimed) return status;
   *started_ms = NowMs();
   const std::string record = EncodeRecord(pid, *started_ms, prompt_json);
-  status = WriteRecord(fd_, record.data(), record.size(), size);
-  if (status.ok()) marked_ = MarkHolder(fd_, pid);
+  status = WriteRecord(handle_, record.data(), record.size(), size);
+  if (status.ok()) marked_ = MarkHolder(handle_, pid);
   return status;
 }
 
 void LockFile::Close() {
-  if (fd_ < 0) return;
-  if (marked_) UnmarkHolder(fd_);
-  Release(fd_, locked_);
-  fd_ = -1;
+  if (!open_) return;
+  if (marked_) UnmarkHolder(handle_);
+  Release(handle_, locked_);
+  open_ = false;
 }
 
 FileTable::FileTable(napi_env env) : env_(env) {
@@ -44,13 +44,13 @@ FileTable::~FileTable() {
   if (hooked_) napi_remove_env_cleanup_hook(env_, OnEnvironmentTeardown, this);
 }
 
-uint32_t FileTable::Add(int fd, std::string path, FileId inode) {
+uint32_t FileTable::Add(FileHandle handle, std::string path, FileId inode) {
   // Ids are never 0, and skip any still in use after wrapping around.
   uint32_t id;
   do {
     id = next_id_++;
   } while (id == 0 || files_.count(id) != 0);
-  files_.emplace(id, std::make_unique<LockFile>(fd, std::move(path), inode));
+  files_.emplace(id, std::make_unique<LockFile>(handle, std::move(path), inode));
   return id;
 }
 

@@ -21,17 +21,18 @@ namespace loop_lock {
 
 class LockFile {
  public:
-  LockFile(int fd, std::string path, FileId id) : fd_(fd), path_(std::move(path)), id_(id) {}
+  LockFile(FileHandle handle, std::string path, FileId id)
+      : handle_(handle), path_(std::move(path)), id_(id) {}
   ~LockFile() { Close(); }
   LockFile(const LockFile&) = delete;
   LockFile& operator=(const LockFile&) = delete;
 
-  int fd() const { return fd_; }
+  FileHandle handle() const { return handle_; }
   const std::string& path() const { return path_; }
   const FileId& id() const { return id_; }
 
-  // Set once a flock() through this descriptor succeeded: only then does
-  // closing need an unlock first.
+  // Set once a lock through this handle succeeded: only then does closing
+  // need an unlock first.
   void MarkLocked() { locked_ = true; }
 
   // Whether the file at path() is still the one this descriptor opened.
@@ -50,7 +51,8 @@ class LockFile {
   void Close();
 
  private:
-  int fd_;
+  FileHandle handle_;
+  bool open_ = true;
   std::string path_;
   FileId id_;
   bool locked_ = false;
@@ -64,8 +66,8 @@ class FileTable {
   FileTable(const FileTable&) = delete;
   FileTable& operator=(const FileTable&) = delete;
 
-  // Takes ownership of an open descriptor; returns its id.
-  uint32_t Add(int fd, std::string path, FileId inode);
+  // Takes ownership of an open handle; returns its id.
+  uint32_t Add(FileHandle handle, std::string path, FileId inode);
   // The open file behind id, or nullptr once it is closed.
   LockFile* Find(uint32_t id);
   // Closes and forgets id; unknown ids are ignored.

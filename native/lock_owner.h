@@ -19,11 +19,11 @@ namespace loop_lock {
 // names holds the lock now. Linux only (OFD locks); false when not marked
 // (another platform, or a conflicting POSIX lock on the whole file), which
 // leaves readers the slower checks below.
-bool MarkHolder(int fd, int64_t pid);
+bool MarkHolder(FileHandle fd, int64_t pid);
 
 // Removes the mark, before the flock() lock is released: a mark that
 // outlived its lock would name its process as the next holder's.
-void UnmarkHolder(int fd);
+void UnmarkHolder(FileHandle fd);
 
 // Whether process `pid` (as this process numbers pids) holds the exclusive
 // flock() lock on the inode `id`, open as `fd`: its mark is there (see
@@ -36,7 +36,7 @@ void UnmarkHolder(int fd);
 // pid namespace), and on macOS, only a dead pid can be ruled out: the
 // answer is then whether `pid` names a live process. Pids below 1 address
 // process groups and name no holder.
-bool HoldsLock(int fd, const FileId& id, int64_t pid);
+bool HoldsLock(FileHandle fd, const FileId& id, int64_t pid);
 
 // Opens what HoldsLock reads (/proc/locks), once per process. Called when
 // the addon loads, so that the descriptor it keeps is there from the first

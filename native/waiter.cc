@@ -1,6 +1,5 @@
 #include "waiter.h"
 
-#include <poll.h>
 #include <uv.h>
 
 #include <algorithm>
@@ -16,6 +15,7 @@
 #include "lock_file.h"
 
 #ifdef __linux__
+#include <poll.h>
 #include <sys/inotify.h>
 #include <unistd.h>
 #endif
@@ -76,7 +76,7 @@ uint64_t NextDelay(uint64_t delay, Wake wake) {
 // rename of any directory above it sends no event here at all, which is why
 // every backoff tick checks.
 Status TryOnce(LockFile* file, bool check_path, bool* locked, Identity* identity) {
-  Status status = TryLock(file->fd(), false, locked);
+  Status status = TryLock(file->handle(), false, locked);
   if (!status.ok() || *locked || !check_path) return status;
   long long size = -1;
   return file->Identify(identity, &size);
@@ -430,12 +430,11 @@ void WaitManager::Unwatch(int watch) {
 }
 
 Wake WaitManager::Sleep(int watch, const std::string& name, uint64_t delay_ms) {
-  // A negative descriptor makes poll() a plain sleep: the backoff alone,
-  // without inotify (macOS, or no inotify instance to be had).
-  struct pollfd entry = {-1, POLLIN, 0};
 #ifdef __linux__
+  // A negative descriptor makes poll() a plain sleep: the backoff alone,
+  // without an inotify instance.
+  struct pollfd entry = {-1, POLLIN, 0};
   if (watch >= 0 && inotify_ != nullptr) entry.fd = inotify_->fd;
-#endif
   // EINTR (a signal) ends the slice early, like the timeout.
   if (poll(&entry, 1, static_cast<int>(delay_ms)) <= 0) return Wake::kTimer;
   // Something changed in some watched directory: try again at once, with
@@ -443,7 +442,6 @@ Wake WaitManager::Sleep(int watch, const std::string& name, uint64_t delay_ms) {
   // acquire() calls are not lost: each gets its try as soon as the event
   // loop runs again.
   Wake wake = Wake::kClosed;
-#ifdef __linux__
   ReadEvents([&](const struct inotify_event& event, Wake kind) {
     const bool ours = (event.mask & IN_Q_OVERFLOW) != 0 ||
                       (event.wd == watch && (event.len == 0 || name == event.name));
@@ -454,10 +452,14 @@ Wake WaitManager::Sleep(int watch, const std::string& name, uint64_t delay_ms) {
       Arm(wait, 0);
     }
   });
-#else
-  (void)name;
-#endif
   return wake;
+#else
+  // The backoff alone (macOS, Windows).
+  (void)watch;
+  (void)name;
+  SleepMs(delay_ms);
+  return Wake::kTimer;
+#endif
 }
 
 void WaitManager::OnTeardown(napi_async_cleanup_hook_handle handle, void* self) {
@@ -498,7 +500,7 @@ napi_value Block(napi_env env, FileTable* files, WaitManager* manager,
   }
   LockFile* file = files->Find(id);
   if (file == nullptr) {
-    ThrowFailure(env, Status{EBADF, "fstat"});
+    ThrowFailure(env, Status{-UV_EBADF, "fstat"});
     return nullptr;
   }
   bool locked = false;
@@ -516,7 +518,7 @@ napi_value Block(napi_env env, FileTable* files, WaitManager* manager,
       if (manager != nullptr) {
         wake = manager->Sleep(watch, name, delay);
       } else {
-        poll(nullptr, 0, static_cast<int>(delay));
+        SleepMs(delay);
         wake = Wake::kTimer;
       }
     } while (CanRunJavaScript(env));

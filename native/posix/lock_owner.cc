@@ -1,4 +1,4 @@
-#include "lock_owner.h"
+#include "../lock_owner.h"
 
 #include <fcntl.h>
 #include <signal.h>
@@ -162,7 +162,7 @@ bool ReadKernelLocks(int fd, const FileId& id, int64_t pid, bool* holds) {
 
 }  // namespace
 
-bool MarkHolder(int fd, int64_t pid) {
+bool MarkHolder(FileHandle fd, int64_t pid) {
 #ifdef F_OFD_SETLK
   struct flock range = {};
   range.l_type = F_WRLCK;
@@ -177,7 +177,7 @@ bool MarkHolder(int fd, int64_t pid) {
 #endif
 }
 
-void UnmarkHolder(int fd) {
+void UnmarkHolder(FileHandle fd) {
 #ifdef F_OFD_SETLK
   struct flock range = {};
   range.l_type = F_UNLCK;
@@ -196,7 +196,7 @@ void PrepareHoldsLock() {
 #endif
 }
 
-bool HoldsLock(int fd, const FileId& id, int64_t pid) {
+bool HoldsLock(FileHandle fd, const FileId& id, int64_t pid) {
   if (pid < 1 || pid > INT_MAX) return false;
   if (IsMarked(fd, pid)) return true;
   // A dead pid holds nothing; this costs a microsecond where reading
