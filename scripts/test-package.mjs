@@ -196,7 +196,7 @@ before(() => {
 test('the tarball holds the runtime, the sources to build it and the prebuild, nothing else', () => {
   const files = run('tar', ['-tzf', tarball]).stdout.trim().split('\n').sort();
   const allowed =
-    /^package\/(package\.json|README\.md|LICENSE|CHANGELOG\.md|binding\.gyp|scripts\/install\.js|dist\/[\w.-]+\.(js|mjs|d\.ts|d\.mts)|native\/[\w.-]+\.(cc|h)|prebuilds\/[\w+-]+\/[\w.-]+\.node)$/;
+    /^package\/(package\.json|README\.md|LICENSE|CHANGELOG\.md|binding\.gyp|scripts\/install\.js|dist\/[\w.-]+\.(js|mjs|d\.ts|d\.mts)|native\/([\w-]+\/)?[\w.-]+\.(cc|h)|prebuilds\/[\w+-]+\/[\w.-]+\.node)$/;
   assert.deepEqual(
     files.filter((file) => !allowed.test(file)),
     [],
@@ -210,6 +210,7 @@ test('the tarball holds the runtime, the sources to build it and the prebuild, n
     'package/dist/index.mjs',
     'package/dist/index.d.mts',
     'package/native/binding.cc',
+    'package/native/posix/file.cc',
     'package/prebuilds/linux-x64/loop-lock.glibc.node',
     'package/prebuilds/linux-arm64/loop-lock.glibc.node',
   ]) {
