@@ -1,6 +1,6 @@
 #include "record.h"
 
-#include <time.h>
+#include <chrono>
 
 namespace loop_lock {
 namespace {
@@ -24,9 +24,11 @@ void AppendDigits(int64_t value, int width, std::string* out) {
 }  // namespace
 
 int64_t NowMs() {
-  struct timespec now;
-  clock_gettime(CLOCK_REALTIME, &now);
-  return static_cast<int64_t>(now.tv_sec) * 1000 + now.tv_nsec / 1000000;
+  // The system clock is CLOCK_REALTIME on POSIX and the system time on
+  // Windows, as Date.now() reads them.
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
 }
 
 void AppendTimestamp(int64_t ms, std::string* out) {

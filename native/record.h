@@ -12,7 +12,7 @@
 
 namespace loop_lock {
 
-// Milliseconds since the Unix epoch, from CLOCK_REALTIME, as Date.now().
+// Milliseconds since the Unix epoch, from the system clock, as Date.now().
 int64_t NowMs();
 
 // Appends `ms` as Date#toISOString writes it: YYYY-MM-DDTHH:MM:SS.mmmZ, or
