@@ -112,10 +112,10 @@ export class LockParseError extends LockError {
 }
 brand(LockParseError, 'LockParseError');
 
-/** This platform has no `flock()`: loop-lock supports Linux and macOS. */
+/** This platform has neither `flock()` nor `LockFileEx`: loop-lock supports Linux, macOS and Windows. */
 export class UnsupportedPlatformError extends LockError {
   constructor(platform: string = process.platform) {
-    super(`loop-lock needs flock(), which platform '${platform}' does not provide (supported: linux, darwin)`, {
+    super(`loop-lock has no lock for platform '${platform}' (supported: linux, darwin, win32)`, {
       code: 'ENOTSUP',
     });
   }
@@ -131,15 +131,29 @@ function isNativeFailure(error: unknown): error is NativeFailure {
   );
 }
 
-// Plainer words for the failures bad input causes, keyed by "code syscall".
+// Plainer words for the failures bad input causes, keyed by "code syscall"
+// (CreateFileW opens on Windows).
 const hints: Readonly<Record<string, string>> = {
   'ELOOP open': 'the lock path is a symbolic link, which loop-lock refuses to follow',
+  'ELOOP CreateFileW': 'the lock path is a symbolic link or another reparse point, which loop-lock refuses to follow',
   'EINVAL open': 'the lock path is not a regular file',
   'EMLINK open': 'the lock file has other hard links, so writing it would change another file',
   'EMLINK lstat': 'the lock file gained another hard link, so writing it would change another file',
+  'EINVAL CreateFileW': 'the lock path is not a regular file',
   'ENOTDIR open': 'a component of the path is not a directory',
   'ENOTDIR mkdir': 'a component of the path is not a directory',
 };
+
+/**
+ * Whether a failure from the binding or `node:fs` is the errno named
+ * `code`. By name, not number: the addon numbers errors as libuv does
+ * (negated), which on Windows is not `os.constants.errno`'s numbering.
+ */
+export function isErrno(error: unknown, code: string): boolean {
+  if (typeof error !== 'object' || error === null) return false;
+  if (typeof (error as NodeJS.ErrnoException).code === 'string') return (error as NodeJS.ErrnoException).code === code;
+  return isNativeFailure(error) && getSystemErrorName(-error.errno) === code;
+}
 
 /**
  * Turns a failure from the native binding or from `node:fs` into a

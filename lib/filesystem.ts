@@ -65,10 +65,12 @@ const MACOS_NETWORK: ReadonlySet<string> = new Set(['nfs', 'smbfs', 'afpfs', 'we
 
 /**
  * Classifies what `fstatfs()` reported: a Linux magic number (`f_type`) or
- * a macOS type name (`f_fstypename`).
+ * a macOS type name (`f_fstypename`); on Windows the volume's type name,
+ * prefixed `remote:` when it is a network share or a remote drive.
  */
 export function classifyFilesystem(type: number | string): FilesystemInfo {
   if (typeof type === 'string') {
+    if (type.startsWith('remote:')) return { kind: 'network', name: `${type.slice('remote:'.length)}, remote` };
     if (type.includes('fuse')) return { kind: 'fuse', name: type };
     return { kind: MACOS_NETWORK.has(type) ? 'network' : 'local', name: type };
   }

@@ -1,7 +1,6 @@
 import { mkdirSync } from 'node:fs';
-import { constants } from 'node:os';
 import { basename, dirname } from 'node:path';
-import { AlreadyLockedError, LockError, LockParseError, toLockError } from './errors.js';
+import { AlreadyLockedError, isErrno, LockError, LockParseError, toLockError } from './errors.js';
 import { checkFilesystem, filesystemCleared, type NetworkFilesystemPolicy, networkPolicyOf } from './filesystem.js';
 import { activateGuard, createGuard, discardGuard, heldByThisThread, type LockGuard, prepareGuard } from './guard.js';
 import { encodePrompt, type LockMetadata, MAX_METADATA_BYTES, parseRecord } from './metadata.js';
@@ -27,10 +26,6 @@ const MAX_REOPENS = 64;
 // holds its shared lock for a microsecond or two, but a prober preempted in
 // that window holds it for the rest of its time slice, a few milliseconds.
 const PROBE_PATIENCE_MS = 10;
-
-function errnoOf(error: unknown): number | undefined {
-  return typeof error === 'object' && error !== null ? (error as { errno?: number }).errno : undefined;
-}
 
 /**
  * Creates `dir` and any missing parents. Not `mkdirSync`'s recursive mode:
@@ -58,7 +53,7 @@ function openForLock(binding: Binding, lockPath: string): Handle {
   try {
     return binding.open(lockPath, true);
   } catch (error) {
-    if (errnoOf(error) !== constants.errno.ENOENT) throw toLockError(error, lockPath);
+    if (!isErrno(error, 'ENOENT')) throw toLockError(error, lockPath);
   }
   try {
     makeDirectories(dirname(lockPath));
@@ -73,7 +68,7 @@ function openExisting(binding: Binding, lockPath: string): Handle | null {
   try {
     return binding.open(lockPath, false);
   } catch (error) {
-    if (errnoOf(error) === constants.errno.ENOENT) return null;
+    if (isErrno(error, 'ENOENT')) return null;
     throw toLockError(error, lockPath);
   }
 }

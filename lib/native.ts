@@ -58,7 +58,11 @@ export interface NativeFailure {
 
 /**
  * The addon's surface. Every function that fails throws an object with
- * `errno` and `syscall`, which `toLockError` turns into a `LockError`. An
+ * `errno` and `syscall`, which `toLockError` turns into a `LockError`.
+ * `errno` is positive, and its negation is libuv's code for the error (as
+ * `util.getSystemErrorName` takes it): errno on POSIX, a Win32 error
+ * translated in the addon on Windows. On Windows the lock is `LockFileEx`
+ * on one byte far past the record, where POSIX says `flock()` below. An
  * argument of another type is a `TypeError`, a size or pid out of range a
  * `RangeError` (see native/arguments.h): lib/ never passes either.
  */
@@ -112,7 +116,10 @@ export interface Binding {
   identity(handle: Handle): Identity;
   /** "dev:ino" of the descriptor's inode. */
   fileKey(handle: Handle): string;
-  /** fstatfs: the magic number (Linux f_type) or type name (macOS f_fstypename). */
+  /**
+   * fstatfs: the magic number (Linux f_type) or type name (macOS f_fstypename);
+   * on Windows the volume's type name, prefixed `remote:` on a remote volume.
+   */
   filesystem(handle: Handle): number | string;
   /** Unlocks and closes; idempotent. */
   close(handle: Handle): void;
@@ -154,7 +161,7 @@ export interface Binding {
   formatTimestamp(ms: number): string;
 }
 
-const SUPPORTED = new Set(['linux', 'darwin']);
+const SUPPORTED = new Set(['linux', 'darwin', 'win32']);
 
 let binding: Binding | undefined;
 
