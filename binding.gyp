@@ -17,13 +17,13 @@
       "ldflags": ["-Wl,-z,relro,-z,now"],
       "conditions": [
         ["OS != 'win'", {
-          "sources": ["native/posix/file.cc", "native/posix/lock_owner.cc"]
+          "sources": ["native/posix/file.cc", "native/posix/lock_owner.cc", "native/posix/process.cc"]
         }],
         # MSVC, building from source on Windows. node-gyp adds its own
         # delay-load hook (native/win32/delay_load_hook.cc is the MinGW
         # prebuild's copy of it, see scripts/prebuild-win32.js).
         ["OS == 'win'", {
-          "sources": ["native/win32/file.cc", "native/win32/error.cc", "native/win32/lock_owner.cc"],
+          "sources": ["native/win32/file.cc", "native/win32/error.cc", "native/win32/lock_owner.cc", "native/win32/process.cc"],
           "defines": ["_WIN32_WINNT=0x0A00", "WIN32_LEAN_AND_MEAN", "NOMINMAX"],
           "msvs_settings": {
             "VCCLCompilerTool": {

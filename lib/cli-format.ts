@@ -11,6 +11,16 @@ export function shellQuote(word: string): string {
 }
 
 /**
+ * Quotes a word as Windows command lines do (CommandLineToArgvW reads it
+ * back): in double quotes when it is empty or holds blanks or quotes, with
+ * a quote escaped by a backslash and the backslashes before it doubled.
+ */
+export function windowsQuote(word: string): string {
+  if (word !== '' && !/[\s"]/.test(word)) return word;
+  return `"${word.replace(/(\\*)"/g, '$1$1\\"').replace(/(\\+)$/, '$1$1')}"`;
+}
+
+/**
  * Cuts text to `max` code points, the last being an ellipsis. Counting code
  * points, not UTF-16 units, keeps a surrogate pair whole: a lone half would
  * make the prompt unwritable (the Rust reader refuses it).
@@ -22,7 +32,8 @@ export function truncate(text: string, max: number): string {
 
 /** The prompt `run` records when none is given: the command line, as a shell would show it. */
 export function defaultPrompt(command: string, args: readonly string[]): string {
-  return truncate([command, ...args].map(shellQuote).join(' '), DEFAULT_PROMPT_LENGTH);
+  const quote = process.platform === 'win32' ? windowsQuote : shellQuote;
+  return truncate([command, ...args].map(quote).join(' '), DEFAULT_PROMPT_LENGTH);
 }
 
 /** A duration as its two largest units: "45s", "3m 12s", "2h 5m", "4d 3h". */

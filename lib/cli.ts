@@ -10,6 +10,7 @@ import { AlreadyLockedError, LockError } from './errors.js';
 import type { LockGuard } from './guard.js';
 import { LoopLock } from './loop-lock.js';
 import type { LockMetadata } from './metadata.js';
+import { native } from './native.js';
 import { type LockOptions, lockPathOf } from './paths.js';
 
 /** Exit codes, as documented in the help text. */
@@ -43,7 +44,9 @@ Commands:
           SIGQUIT, SIGUSR1, SIGUSR2, ...; not SIGKILL), release the lock
           when it exits, and exit with its exit code.
           The lock records this process's pid, so signalling that pid
-          reaches COMMAND. DIR must exist.
+          reaches COMMAND. DIR must exist. On Windows, Ctrl-C and
+          Ctrl-Break reach COMMAND from the console and run waits for it
+          to exit; killing run kills COMMAND too.
 
 Options:
   --lock-file PATH         lock file, relative to DIR (default .ralph/loop.lock)
@@ -74,6 +77,16 @@ Exit codes:
   128+N   run: COMMAND was killed by signal N (143 for SIGTERM)
   other   run: COMMAND's own exit code
 `;
+
+const WINDOWS = process.platform === 'win32';
+
+// The signals `run` handles while the command runs. POSIX: forwarded to the
+// command (see cli-signals.ts). Windows has no signals to forward: Ctrl-C
+// and Ctrl-Break reach every process on the console, the command included,
+// and process.kill() would end the command at once (TerminateProcess)
+// rather than signal it; so `run` only outlives them, waiting for the
+// command to exit. SIGHUP is the console window closing.
+const HANDLED_SIGNALS: readonly NodeJS.Signals[] = WINDOWS ? ['SIGINT', 'SIGBREAK', 'SIGHUP'] : FORWARDED_SIGNALS;
 
 /** An error that ends the command with a message on stderr and a given exit code. */
 class Failure extends Error {
@@ -180,7 +193,7 @@ function runChild(command: string, args: readonly string[]): Promise<number> {
   return new Promise((resolve) => {
     let pid: number | undefined;
     const forward = (signal: NodeJS.Signals): void => {
-      if (pid === undefined) return;
+      if (pid === undefined || WINDOWS) return;
       try {
         process.kill(pid, signal);
       } catch (error) {
@@ -194,7 +207,7 @@ function runChild(command: string, args: readonly string[]): Promise<number> {
     const finish = (code: number): void => {
       if (settled) return;
       settled = true;
-      for (const signal of FORWARDED_SIGNALS) process.off(signal, forward);
+      for (const signal of HANDLED_SIGNALS) process.off(signal, forward);
       resolve(code);
     };
     const cannotRun = (error: NodeJS.ErrnoException): void => {
@@ -205,7 +218,8 @@ function runChild(command: string, args: readonly string[]): Promise<number> {
     // Listening before spawn() means a signal that arrives while the child
     // starts is queued for `forward`, not fatal to this process, which would
     // leave the child running without the lock.
-    for (const signal of FORWARDED_SIGNALS) process.on(signal, forward);
+    for (const signal of HANDLED_SIGNALS) process.on(signal, forward);
+    if (WINDOWS) tieChildrenToThisProcess();
     try {
       const child = spawn(command, args, { stdio: 'inherit' });
       pid = child.pid;
@@ -217,6 +231,20 @@ function runChild(command: string, args: readonly string[]): Promise<number> {
       cannotRun(error as NodeJS.ErrnoException);
     }
   });
+}
+
+/**
+ * Windows: a `run` killed outright (Task Manager, taskkill /F, a parent's
+ * TerminateProcess) cannot pass anything on, so the command it started is
+ * ended with it by a Job Object rather than left running without the lock.
+ * Where that fails (a job that forbids it), say so and run anyway.
+ */
+function tieChildrenToThisProcess(): void {
+  try {
+    native().killChildrenOnExit();
+  } catch (error) {
+    warn([`the command may outlive a killed loop-lock run: ${(error as Error).message}`]);
+  }
 }
 
 /** Takes the lock as the options say, or throws a `Failure` carrying the conflict exit code. */

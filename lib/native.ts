@@ -124,6 +124,12 @@ export interface Binding {
   /** Unlocks and closes; idempotent. */
   close(handle: Handle): void;
   /**
+   * Windows: ends every process this one starts from now on when this one
+   * ends, killed included (a Job Object with KILL_ON_JOB_CLOSE). Throws
+   * ENOTSUP on POSIX.
+   */
+  killChildrenOnExit(): void;
+  /**
    * Waits on the event loop, without a thread, until flock(LOCK_EX) on
    * `handle` succeeds, then claims it as `claim` does; `directory` and
    * `name` locate the file for inotify. Calls back exactly once unless

@@ -15,6 +15,7 @@
 #include "lock_core.h"
 #include "lock_file.h"
 #include "lock_owner.h"
+#include "process.h"
 #include "record.h"
 #include "waiter.h"
 #include "watcher.h"
@@ -222,6 +223,13 @@ Napi::Value Filesystem(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), static_cast<double>(id.magic));
 }
 
+// killChildrenOnExit(): void; see KillChildrenOnExit (ENOTSUP on POSIX)
+Napi::Value KillChildren(const Napi::CallbackInfo& info) {
+  const Status status = KillChildrenOnExit();
+  if (!status.ok()) return ThrowStatus(info.Env(), status);
+  return info.Env().Undefined();
+}
+
 // close(handle): void, idempotent; unlocks, then closes
 Napi::Value Close(const Napi::CallbackInfo& info) {
   uint32_t id = 0;
@@ -263,6 +271,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("fileKey", Napi::Function::New(env, FileKey, "fileKey", files));
   exports.Set("filesystem", Napi::Function::New(env, Filesystem, "filesystem", files));
   exports.Set("close", Napi::Function::New(env, Close, "close", files));
+  exports.Set("killChildrenOnExit", Napi::Function::New(env, KillChildren, "killChildrenOnExit"));
   exports.Set("formatTimestamp", Napi::Function::New(env, FormatTimestamp, "formatTimestamp"));
   if (RunsOnNode(env)) {
     InitWaiter(env, exports, files);

@@ -47,6 +47,7 @@ const SOURCES = [
   'native/win32/file.cc',
   'native/win32/error.cc',
   'native/win32/lock_owner.cc',
+  'native/win32/process.cc',
   'native/win32/delay_load_hook.cc',
 ];
 
