@@ -66,7 +66,10 @@ export function lockPathOf(workspaceRoot: unknown, options: LockOptions | undefi
   const lockFile = options?.lockFile === undefined ? LOCK_FILE : toPathString(options.lockFile, 'options.lockFile');
   const lockPath = resolve(root, lockFile);
   if (lockPath.includes('\0')) {
-    throw new LockError(`EINVAL: the lock path contains a NUL byte '${JSON.stringify(lockPath).slice(1, -1)}'`, {
+    // Control characters escaped as JSON escapes them, and nothing else:
+    // a Windows path's backslashes stay as they are.
+    const shown = lockPath.replace(/[\u0000-\u001f]/g, (c) => JSON.stringify(c).slice(1, -1));
+    throw new LockError(`EINVAL: the lock path contains a NUL byte '${shown}'`, {
       code: 'EINVAL',
       path: lockPath,
     });

@@ -42,6 +42,7 @@ test('tryAcquire creates .ralph/loop.lock and returns a guard with this process 
 });
 
 test('the lock file is created with mode 0644 under umask 022', (t) => {
+  if (process.platform === 'win32') return t.skip('Windows files have no POSIX mode bits');
   const workspace = makeWorkspace(t);
   const previous = process.umask(0o022);
   try {
@@ -300,10 +301,12 @@ test('error classes form one hierarchy with stable names and codes', () => {
 });
 
 test('a relative workspace follows the working directory from call to call', (t) => {
-  const first = makeWorkspace(t);
-  const second = makeWorkspace(t);
+  // Back to the old working directory before the workspaces are removed:
+  // Windows cannot remove a process's working directory.
   const cwd = process.cwd();
   t.after(() => process.chdir(cwd));
+  const first = makeWorkspace(t);
+  const second = makeWorkspace(t);
   process.chdir(first);
   const a = LoopLock.tryAcquire('.', 'first');
   process.chdir(second);

@@ -7,7 +7,7 @@ const { spawn } = require('node:child_process');
 const { existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } = require('node:fs');
 const { join } = require('node:path');
 const { LoopLock } = require('../dist');
-const { FIXTURES, makeWorkspace: workspace, startChild } = require('./helpers');
+const { FIXTURES, UNDER_WINE, isAlive, makeWorkspace: workspace, startChild, until } = require('./helpers');
 
 const CLI = join(__dirname, '..', 'dist', 'cli.js');
 const NODE = process.execPath;
@@ -145,8 +145,9 @@ test('status and run print control characters in the prompt escaped; --json keep
 
 test('status of a lock whose record names a process that runs no more shows no holder', async (t) => {
   const dir = workspace(t);
-  // pid_max itself is never given to a process.
-  const unusedPid = Number(readFileSync('/proc/sys/kernel/pid_max', 'utf8'));
+  // pid_max itself is never given to a process; Windows gives only multiples of 4.
+  const unusedPid =
+    process.platform === 'win32' ? 2 ** 31 - 2 : Number(readFileSync('/proc/sys/kernel/pid_max', 'utf8'));
   const holder = await holdLock(t, dir, 'orphaned');
   // Rewritten in place: the lock stays on the file, the record names a gone process.
   const record = { pid: unusedPid, started: new Date().toISOString(), prompt: 'orphaned' };
@@ -171,6 +172,7 @@ test('status --lock-file looks at that file, relative to the workspace', async (
 });
 
 test('status of a lock path that is a symlink exits 74 and names the path', async (t) => {
+  if (UNDER_WINE) return t.skip('Wine shows a symlink as the file it points to, not as a reparse point');
   const dir = workspace(t);
   mkdirSync(join(dir, '.ralph'));
   symlinkSync(join(dir, 'elsewhere'), lockPathIn(dir));
@@ -189,7 +191,11 @@ test('run holds the lock under its own pid, with the command line as prompt, and
   const seen = JSON.parse(result.stdout);
   assert.equal(seen.locked, true);
   assert.equal(seen.holder.pid, run.child.pid);
-  assert.equal(seen.holder.prompt, `${NODE} ${REPORT_STATUS} ${dir} 0 'it'\\''s a test'`);
+  const quoted = process.platform === 'win32' ? `"it's a test"` : `'it'\\''s a test'`;
+  const commandLine = Array.from(`${NODE} ${REPORT_STATUS} ${dir} 0 ${quoted}`);
+  // Cut to 200 characters where the paths are long (see the next test).
+  const prompt = commandLine.length <= 200 ? commandLine.join('') : `${commandLine.slice(0, 199).join('')}…`;
+  assert.equal(seen.holder.prompt, prompt);
   assert.equal(result.stderr, '');
   assert.equal(LoopLock.isLocked(dir), false);
 });
@@ -208,7 +214,7 @@ test('run cuts a long default prompt to 200 characters, the last one an ellipsis
   const result = await loopLock(t, 'run', dir, '--', NODE, REPORT_STATUS, dir, '0', long).exited;
   assert.equal(result.code, 0, result.stderr);
   const prompt = JSON.parse(result.stdout).holder.prompt;
-  const expected = `${NODE} ${REPORT_STATUS} ${dir} 0 '${long}`;
+  const expected = `${NODE} ${REPORT_STATUS} ${dir} 0 ${process.platform === 'win32' ? '' : "'"}${long}`;
   assert.equal(prompt, `${Array.from(expected).slice(0, 199).join('')}…`);
 });
 
@@ -230,6 +236,7 @@ test("run exits with the command's exit code and releases the lock", async (t) =
 });
 
 test('run exits 128 + N when the command is killed by signal N', async (t) => {
+  if (process.platform === 'win32') return t.skip('Windows has no signals: process.kill() ends a process with exit code 1');
   const dir = workspace(t);
   const result = await loopLock(t, 'run', dir, '--', NODE, '-e', "process.kill(process.pid, 'SIGTERM')").exited;
   assert.equal(result.code, 143, result.stderr);
@@ -247,11 +254,16 @@ test('run exits 127 for a command that does not exist and 126 for one that canno
   writeFileSync(notExecutable, 'not a program');
   const denied = await loopLock(t, 'run', dir, '--', notExecutable).exited;
   assert.equal(denied.code, 126);
-  assert.match(denied.stderr, /^loop-lock: cannot execute: .*data\.txt \(EACCES\)/);
+  // libuv names a file Windows cannot run UNKNOWN.
+  const code = process.platform === 'win32' ? 'UNKNOWN' : 'EACCES';
+  assert.match(denied.stderr, new RegExp(`^loop-lock: cannot execute: .*data\\.txt \\(${code}\\)`));
   assert.equal(LoopLock.isLocked(dir), false);
 });
 
 test('run warns when the lock file was removed while the command ran, and keeps its exit code', async (t) => {
+  if (process.platform === 'win32') {
+    return t.skip("Windows keeps a deleted file's name until its last handle closes: .ralph cannot be removed while held");
+  }
   const dir = workspace(t);
   const script = `require('fs').rmSync(${JSON.stringify(join(dir, '.ralph'))}, { recursive: true }); process.exit(4)`;
   const result = await loopLock(t, 'run', dir, '--', NODE, '-e', script).exited;
@@ -333,6 +345,9 @@ const UNCATCHABLE_UNDER_BUN = new Set(['SIGSTKFLT', 'SIGPWR']);
 
 for (const signal of FORWARDED_SIGNALS) {
   test(`run forwards ${signal} to the command, exits with its code and releases the lock after it exits`, async (t) => {
+    if (process.platform === 'win32') {
+      return t.skip('Windows has no signals to forward: process.kill() ends run at once (see the Job Object test)');
+    }
     if (process.versions.bun && UNCATCHABLE_UNDER_BUN.has(signal)) {
       return t.skip(`Bun cannot catch ${signal}`);
     }
@@ -351,6 +366,31 @@ for (const signal of FORWARDED_SIGNALS) {
     assert.equal(LoopLock.isLocked(dir), false);
   });
 }
+
+test('a killed run takes its command with it, so nothing runs without the lock (Windows: a Job Object)', async (t) => {
+  if (process.platform !== 'win32') {
+    return t.skip('POSIX has no Job Objects: SIGKILL on run leaves the command running without the lock (README)');
+  }
+  const dir = workspace(t);
+  // libuv already ends a process's direct children with it; a detached
+  // grandchild escapes that, but not the Job Object.
+  const script = [
+    "const { spawn } = require('node:child_process');",
+    "const grandchild = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 20_000)'], { detached: true, stdio: 'ignore' });",
+    'process.stdout.write(`pids ${process.pid} ${grandchild.pid}\\n`);',
+    'setTimeout(() => {}, 20_000);',
+  ].join('\n');
+  const run = loopLock(t, 'run', dir, '--', NODE, '-e', script);
+  const pids = (await run.printed('stdout', '\n')).match(/pids (\d+) (\d+)/).slice(1).map(Number);
+  t.after(() => {
+    for (const pid of pids) if (isAlive(pid)) process.kill(pid);
+  });
+  assert.equal(LoopLock.status(dir).holder.pid, run.child.pid);
+  run.child.kill('SIGKILL');
+  await run.exited;
+  await until(() => pids.every((pid) => !isAlive(pid)), 'the command and its detached child have ended with run');
+  assert.equal(LoopLock.isLocked(dir), false);
+});
 
 test('run refuses a workspace that does not exist, exits 2 and creates nothing', async (t) => {
   const missing = join(workspace(t), 'missing');

@@ -18,10 +18,30 @@ const FIXTURES = path.join(__dirname, 'fixtures');
  */
 const runtime = process.versions.bun ? 'bun' : process.versions.deno ? 'deno' : 'node';
 
+/** Set by `npm run test:windows`: Windows, as Wine shows it. */
+const UNDER_WINE = process.platform === 'win32' && process.env.LOOP_LOCK_TEST_WINE === '1';
+
+// Windows cannot remove a directory while a file in it is open, and a
+// test's child holder is killed by a hook that runs after the workspace's:
+// such workspaces are removed when the test file's process exits.
+const leftovers = [];
+
+function removeWorkspace(dir) {
+  try {
+    fs.rmSync(dir, { recursive: true, force: true });
+  } catch (error) {
+    if (process.platform !== 'win32') throw error;
+    if (leftovers.push(dir) > 1) return;
+    process.on('exit', () => {
+      for (const leftover of leftovers) fs.rmSync(leftover, { recursive: true, force: true, maxRetries: 5 });
+    });
+  }
+}
+
 /** A fresh empty directory, removed when the test ends. */
 function makeWorkspace(t) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'loop-lock-test-'));
-  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  t.after(() => removeWorkspace(dir));
   return dir;
 }
 
@@ -119,6 +139,17 @@ function isWaitingOn(pid, file) {
   return descriptors.some(opened) && descriptors.some(watches);
 }
 
+/**
+ * Resolves once process `pid` waits for the lock on `file` (see
+ * isWaitingOn). Linux shows it in /proc; elsewhere there is nothing to
+ * read, so this waits half a second after the caller saw the waiter start
+ * to wait, which shows only that it has not taken the lock meanwhile.
+ */
+async function waitUntilWaiting(pid, file, what) {
+  if (process.platform === 'linux') return until(() => isWaitingOn(pid, file), what);
+  await new Promise((resolve) => setTimeout(resolve, 500));
+}
+
 /** Polls `predicate` every few milliseconds until it holds. */
 async function until(predicate, what) {
   for (let i = 0; i < 2000; i++) {
@@ -157,4 +188,15 @@ function assertCompromised(guard, state) {
   );
 }
 
-module.exports = { FIXTURES, runtime, assertCompromised, makeWorkspace, startChild, isWaitingOn, until, isAlive };
+module.exports = {
+  FIXTURES,
+  UNDER_WINE,
+  runtime,
+  assertCompromised,
+  makeWorkspace,
+  startChild,
+  isWaitingOn,
+  waitUntilWaiting,
+  until,
+  isAlive,
+};

@@ -8,7 +8,7 @@ const { test } = require('node:test');
 const { setTimeout: sleep } = require('node:timers/promises');
 const { Worker } = require('node:worker_threads');
 const { AlreadyLockedError, LoopLock } = require('../dist');
-const { FIXTURES, isWaitingOn, makeWorkspace, until } = require('./helpers');
+const { FIXTURES, makeWorkspace, waitUntilWaiting } = require('./helpers');
 
 /** Starts the holder worker; `next(event)` resolves with its next such message. */
 function startWorker(t, workerData) {
@@ -96,7 +96,7 @@ test('acquireBlocking in a worker waits for the main thread to release', async (
   try {
     const waiter = startWorker(t, { workspace, prompt: 'worker second', mode: 'blocking' });
     await waiter.next('waiting');
-    await until(() => isWaitingOn(process.pid, guard.lockPath), 'the worker is waiting');
+    await waitUntilWaiting(process.pid, guard.lockPath, 'the worker is waiting');
     assert.equal(LoopLock.readExisting(workspace).prompt, 'main first');
     guard.release();
     released = true;
@@ -115,7 +115,8 @@ test('worker.terminate() ends a worker waiting in acquireBlocking', { timeout: 3
   const guard = LoopLock.tryAcquire(workspace, 'main holds');
   try {
     const waiter = startWorker(t, { workspace, prompt: 'never', mode: 'blocking' });
-    await until(() => isWaitingOn(process.pid, guard.lockPath), 'the worker is waiting');
+    await waiter.next('waiting');
+    await waitUntilWaiting(process.pid, guard.lockPath, 'the worker is waiting');
     const started = performance.now();
     const ended = await Promise.race([waiter.worker.terminate().then(() => 'terminated'), sleep(5000, 'still waiting')]);
     assert.equal(ended, 'terminated');

