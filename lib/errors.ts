@@ -138,6 +138,7 @@ const hints: Readonly<Record<string, string>> = {
   'ELOOP CreateFileW': 'the lock path is a symbolic link or another reparse point, which loop-lock refuses to follow',
   'EINVAL open': 'the lock path is not a regular file',
   'EMLINK open': 'the lock file has other hard links, so writing it would change another file',
+  'EMLINK CreateFileW': 'the lock file has other hard links, so writing it would change another file',
   'EMLINK lstat': 'the lock file gained another hard link, so writing it would change another file',
   'EINVAL CreateFileW': 'the lock path is not a regular file',
   'ENOTDIR open': 'a component of the path is not a directory',

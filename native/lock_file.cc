@@ -1,6 +1,7 @@
 #include "lock_file.h"
 
-#include <cerrno>
+#include <uv.h>
+
 #include <utility>
 
 #include "lock_owner.h"
@@ -20,7 +21,7 @@ Status LockFile::Claim(uint32_t pid, const std::string& prompt_json, bool* claim
   *claimed = status.ok() && identity == Identity::kSame;
   // Linked since the open refused links: writing now would overwrite the
   // other name's file, and reopening would only be refused.
-  if (status.ok() && identity == Identity::kLinked) return Status{EMLINK, "lstat"};
+  if (status.ok() && identity == Identity::kLinked) return Status{-UV_EMLINK, "lstat"};
   if (!*claimed) return status;
   *started_ms = NowMs();
   const std::string record = EncodeRecord(pid, *started_ms, prompt_json);

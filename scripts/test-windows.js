@@ -130,8 +130,31 @@ const result = spawnSync('wine', [node, '--test', '--test-concurrency=1', ...tes
 });
 fs.closeSync(out);
 process.stdout.write(fs.readFileSync(log, 'utf8'));
+
+// The prebuild's imports name node.exe; its delay-load hook binds them to
+// whatever executable loaded it. A renamed node.exe shows that it does.
+const renamed = path.join(path.dirname(node), 'renamed-runtime.exe');
+fs.copyFileSync(node, renamed);
+const probeLog = path.join(work, 'renamed-output.txt');
+const probeOut = fs.openSync(probeLog, 'w');
+const probe = spawnSync(
+  'wine',
+  [
+    renamed,
+    '-e',
+    "const fs = require('fs'); const dir = fs.mkdtempSync(require('path').join(require('os').tmpdir(), 'renamed-'));" +
+      " require('loop-lock').LoopLock.tryAcquire(dir, 'renamed').release(); fs.rmSync(dir, { recursive: true });" +
+      " console.log('locked and released, loaded by', process.execPath)",
+  ],
+  { cwd: path.dirname(path.dirname(installed)), env: wineEnv, stdio: ['ignore', probeOut, probeOut] },
+);
+fs.closeSync(probeOut);
+const probeText = fs.readFileSync(probeLog, 'utf8').trim();
+console.log(`test:windows: a renamed node.exe (exit ${probe.status}): ${probeText}`);
+if (probe.status !== 0) process.exitCode = 1;
+
 console.log(
   `test:windows: ${tests.length} files under Wine in ${((Date.now() - started) / 1000).toFixed(1)} s ` +
     `(${((Date.now() - total) / 1000).toFixed(1)} s in all), exit ${result.status}`,
 );
-process.exitCode = result.status ?? 1;
+if (result.status !== 0) process.exitCode = result.status ?? 1;

@@ -151,6 +151,7 @@ test('acquireBlocking refuses with EDEADLK when this thread already holds the lo
 // A hard link is refused outright (EMLINK), but a symlinked directory on
 // the way still leads a second path to the same inode.
 test('EDEADLK also covers another path to the same inode (through a symlinked directory)', (t) => {
+  if (UNDER_WINE) return t.skip("Wine's symlinks are not Windows' (a path through this one does not resolve)");
   const workspace = makeWorkspace(t);
   LoopLock.tryAcquire(workspace, 'create').release();
   fs.symlinkSync(path.join(workspace, '.ralph'), path.join(workspace, 'alias'));

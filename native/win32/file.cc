@@ -108,6 +108,9 @@ Status OpenLockFile(const char* path, OpenMode mode, FileHandle* file, FileId* i
     status = Status{-UV_ELOOP, "CreateFileW"};
   } else if ((info.dwFileAttributes & FILE_ATTRIBUTE_DIRECTORY) != 0) {
     status = Status{-UV_EISDIR, "CreateFileW"};
+  } else if (create && info.nNumberOfLinks > 1) {
+    // As on POSIX: the record would be written into every name of the file.
+    status = Status{-UV_EMLINK, "CreateFileW"};
   }
   if (!status.ok()) {
     CloseHandle(handle);
@@ -170,6 +173,8 @@ Status CheckIdentity(FileHandle file, const char* path, const FileId& held, Iden
     *identity = Identity::kReplaced;
   } else if (DeletePending(file)) {
     *identity = Identity::kRemoved;
+  } else if (info.nNumberOfLinks != 1) {
+    *identity = Identity::kLinked;
   } else {
     *identity = Identity::kSame;
     *size = static_cast<long long>((static_cast<uint64_t>(info.nFileSizeHigh) << 32) |
