@@ -164,7 +164,9 @@ export function checkFilesystem(
   const risk =
     info.kind === 'fuse'
       ? 'flock() may be local to this mount, unseen by processes that reach the file another way'
-      : 'flock() may not exclude processes on other hosts, or may be emulated with POSIX record locks';
+      : process.platform === 'win32'
+        ? "the server's byte-range lock may be weakened by client caching, or not reach other hosts' clients"
+        : 'flock() may not exclude processes on other hosts, or may be emulated with POSIX record locks';
   if (policy === 'error') {
     throw new LockError(
       `ENETFS: lock '${lockPath}' is on a ${info.kind} filesystem (${info.name}), where ${risk}; ` +

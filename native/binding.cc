@@ -217,7 +217,7 @@ Napi::Value Filesystem(const Napi::CallbackInfo& info) {
   LockFile* file = OpenFileArg(info);
   if (file == nullptr) return info.Env().Undefined();
   FilesystemId id;
-  const Status status = FilesystemOf(file->handle(), &id);
+  const Status status = FilesystemOf(file->handle(), file->path().c_str(), &id);
   if (!status.ok()) return ThrowStatus(info.Env(), status);
   if (!id.name.empty()) return Napi::String::New(info.Env(), id.name);
   return Napi::Number::New(info.Env(), static_cast<double>(id.magic));

@@ -99,7 +99,9 @@ struct FilesystemId {
   std::string name;
 };
 
-Status FilesystemOf(FileHandle file, FilesystemId* id);
+// `path` is the one the handle was opened with: Windows tells a remote
+// volume by it (a UNC path, a remote drive letter); POSIX does not need it.
+Status FilesystemOf(FileHandle file, const char* path, FilesystemId* id);
 
 // Closes, first releasing the lock when `locked`, so that anyone woken by
 // the close (see the waiter) finds the lock already free.

@@ -50,6 +50,7 @@ const wineEnv = {
   WINEDEBUG: '-all',
   // Tells the tests what Wine cannot show (see test/helpers.js).
   LOOP_LOCK_TEST_WINE: '1',
+  LOOP_LOCK_TEST_NETWORK_DRIVE: 'N:',
   WINEDLLOVERRIDES: 'mscoree,mshtml=',
 };
 
@@ -115,8 +116,28 @@ function preparePackage() {
   return installed;
 }
 
+/**
+ * Drive N: of the prefix, a folder that Wine's registry calls a network
+ * drive: GetDriveType says DRIVE_REMOTE there, so the tests can see the
+ * networkFilesystem policy act on Windows.
+ */
+function prepareNetworkDrive() {
+  const dir = path.join(work, 'network-drive');
+  fs.mkdirSync(dir, { recursive: true });
+  const link = path.join(wineEnv.WINEPREFIX, 'dosdevices', 'n:');
+  fs.rmSync(link, { force: true });
+  fs.symlinkSync(dir, link);
+  run('wine', ['reg', 'add', 'HKLM\\Software\\Wine\\Drives', '/v', 'n:', '/d', 'network', '/f'], {
+    env: wineEnv,
+    stdio: 'ignore',
+  });
+  // Drive types are read when wineserver starts.
+  spawnSync('wineserver', ['-k'], { env: wineEnv, stdio: 'ignore' });
+}
+
 const total = Date.now();
 step('Wine prefix', prepareWine);
+step('network drive N:', prepareNetworkDrive);
 const node = step(`node.exe ${nodeVersion}`, prepareNode);
 const installed = step('packed and installed', preparePackage);
 

@@ -316,3 +316,41 @@ test('a relative workspace follows the working directory from call to call', (t)
   a.release();
   b.release();
 });
+
+test('on a drive Windows calls remote, networkFilesystem applies (test:windows maps one under Wine)', (t) => {
+  const drive = process.env.LOOP_LOCK_TEST_NETWORK_DRIVE;
+  if (process.platform !== 'win32' || drive === undefined) {
+    return t.skip('needs a Windows drive of the remote type (filesystem.test.js covers Linux)');
+  }
+  const workspace = fs.mkdtempSync(path.join(`${drive}\\`, 'loop-lock-test-'));
+  t.after(() => fs.rmSync(workspace, { recursive: true, force: true }));
+  assert.throws(() => LoopLock.tryAcquire(workspace, 'remote', { networkFilesystem: 'error' }), {
+    code: 'ENETFS',
+    message: /network filesystem \(.*, remote\)/,
+  });
+  LoopLock.tryAcquire(workspace, 'remote', { networkFilesystem: 'allow' }).release();
+  assert.equal(LoopLock.readExisting(workspace).prompt, 'remote');
+});
+
+test('Windows paths: a file: URL with a drive letter, a \\\\?\\ path and a path past MAX_PATH', (t) => {
+  if (process.platform !== 'win32') return t.skip('drive letters and \\\\?\\ paths are Windows');
+  const workspace = makeWorkspace(t);
+  const url = pathToFileURL(workspace);
+  assert.match(url.href, /^file:\/\/\/[A-Za-z]:\//);
+  LoopLock.tryAcquire(url, 'from a URL').release();
+  assert.equal(LoopLock.readExisting(workspace).prompt, 'from a URL');
+
+  const namespaced = `\\\\?\\${workspace}`;
+  const guard = LoopLock.tryAcquire(namespaced, 'namespaced');
+  assert.equal(LoopLock.isLocked(workspace), true, 'the same file as the plain path');
+  assert.equal(guard.state(), 'held');
+  guard.release();
+
+  // Longer than MAX_PATH (260): the addon opens \\?\ paths.
+  const deep = path.join(workspace, ...Array.from({ length: 4 }, (_, i) => `${i}`.repeat(80)));
+  assert.ok(lockPathIn(deep).length > 260);
+  const long = LoopLock.tryAcquire(deep, 'long');
+  assert.equal(LoopLock.status(deep).holder.prompt, 'long');
+  assert.equal(long.state(), 'held');
+  long.release();
+});

@@ -144,7 +144,7 @@ Status CheckIdentity(FileHandle, const char* path, const FileId& held, Identity*
   return Status{};
 }
 
-Status FilesystemOf(FileHandle fd, FilesystemId* id) {
+Status FilesystemOf(FileHandle fd, const char*, FilesystemId* id) {
   struct statfs st;
   int result;
   do {

@@ -183,22 +183,39 @@ Status CheckIdentity(FileHandle file, const char* path, const FileId& held, Iden
   return Status{};
 }
 
-Status FilesystemOf(FileHandle file, FilesystemId* id) {
+namespace {
+
+// Whether a namespaced path (see WidePath) is on a remote volume: a UNC
+// path, or a drive letter Windows calls remote (a mapped network drive).
+bool IsRemote(const std::wstring& path) {
+  if (StartsWith(path, L"\\\\?\\UNC\\")) return true;
+  return StartsWith(path, L"\\\\?\\") && path.size() >= 7 && path[5] == L':' &&
+         GetDriveTypeW(path.substr(4, 3).c_str()) == DRIVE_REMOTE;
+}
+
+}  // namespace
+
+Status FilesystemOf(FileHandle file, const char* path, FilesystemId* id) {
   wchar_t type[MAX_PATH + 1] = {};
   if (!GetVolumeInformationByHandleW(file, nullptr, 0, nullptr, nullptr, nullptr, type,
                                      MAX_PATH + 1)) {
     return LastError("GetVolumeInformationByHandleW");
   }
-  // Remote: a file reached through a UNC path or a mapped network drive
-  // (whose final path is UNC too), or on a drive Windows calls remote.
-  std::wstring path(kMaxWidePath, L'\0');
-  const DWORD length = GetFinalPathNameByHandleW(file, &path[0], static_cast<DWORD>(path.size()),
-                                                 FILE_NAME_NORMALIZED | VOLUME_NAME_DOS);
-  if (length == 0 || length >= path.size()) return LastError("GetFinalPathNameByHandleW");
-  path.resize(length);
-  bool remote = StartsWith(path, L"\\\\?\\UNC\\");
-  if (!remote && StartsWith(path, L"\\\\?\\") && path.size() >= 7 && path[5] == L':') {
-    remote = GetDriveTypeW(path.substr(4, 3).c_str()) == DRIVE_REMOTE;
+  // Remote by the path it was opened with, or by where that path led: a
+  // local path through a symlink to a share has a UNC final path. Not every
+  // Windows (nor Wine) can name the final path of every file; the opened
+  // path alone then decides.
+  std::wstring opened;
+  const Status status = WidePath(path, &opened);
+  if (!status.ok()) return status;
+  bool remote = IsRemote(opened);
+  std::wstring final_path(kMaxWidePath, L'\0');
+  const DWORD length =
+      GetFinalPathNameByHandleW(file, &final_path[0], static_cast<DWORD>(final_path.size()),
+                                FILE_NAME_NORMALIZED | VOLUME_NAME_DOS);
+  if (!remote && length > 0 && length < final_path.size()) {
+    final_path.resize(length);
+    remote = IsRemote(final_path);
   }
   char name[3 * (MAX_PATH + 1)];
   const int bytes = WideCharToMultiByte(CP_UTF8, 0, type, -1, name, sizeof name, nullptr, nullptr);
