@@ -35,6 +35,7 @@ const WINDOWS_TESTS = [
   'acquire',
   'workers',
   'cli',
+  'holder',
 ];
 
 const args = process.argv.slice(2);

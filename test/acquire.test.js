@@ -9,7 +9,7 @@ const { Worker } = require('node:worker_threads');
 const { LoopLock } = require('../dist');
 
 const fixture = (name) => path.join(__dirname, 'fixtures', name);
-const { makeWorkspace, runtime, until } = require('./helpers');
+const { makeWorkspace, runtime, UNDER_WINE, until } = require('./helpers');
 // Descriptor and thread counts come from Linux's /proc; without it (and
 // under Wine, whose /proc is the Linux one of Wine's own process) the tests
 // that compare them check the lock alone, and say so.
@@ -326,6 +326,9 @@ for (const [how, what] of [
   ['exit', 'an earlier callback of the same inotify batch called process.exit() in its worker'],
 ]) {
   test(`a wait whose claim fails while ${what} never aborts the process (30 rounds)`, (t) => {
+    if (how === 'exit' && UNDER_WINE) {
+      return t.skip("the rounds go through a directory symlink, and Wine's symlinks are not Windows'");
+    }
     const run = spawnSync(process.execPath, [fixture('terminate-during-claim.js'), makeWorkspace(t), how, '30'], {
       encoding: 'utf8',
       timeout: 120_000,

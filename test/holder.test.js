@@ -10,6 +10,7 @@ const path = require('node:path');
 const { spawnSync } = require('node:child_process');
 
 const { LoopLock, AlreadyLockedError } = require('../dist');
+const { native } = require('../dist/native.js');
 const { FIXTURES, makeWorkspace, startChild, isAlive } = require('./helpers');
 
 const hasFlock = spawnSync('flock', ['--version']).status === 0;
@@ -48,6 +49,9 @@ function holderOfTryAcquire(workspace) {
 }
 
 test('a process that keeps taking and releasing the lock is never named holder while it holds nothing', async (t) => {
+  if (process.platform === 'win32') {
+    return t.skip('Windows shows no lock\'s owner: a live past holder is named until the new one writes (see README)');
+  }
   const workspace = makeWorkspace(t);
   LoopLock.tryAcquire(workspace, 'R').release();
   const writer = startChild(t, 'cycle.js', [workspace, 'W', '3000']);
@@ -112,6 +116,27 @@ test('a holder in this very process is named, by status and by a losing tryAcqui
   t.after(() => guard.release());
   assert.deepEqual(LoopLock.status(workspace).holder, guard.metadata);
   assert.deepEqual(holderOfTryAcquire(workspace), guard.metadata);
+});
+
+// The check every platform has: a record whose pid is dead names no one,
+// even while the lock is held (here by this process, through the binding,
+// which writes nothing), and a live holder is named.
+test('a live holder is named, and a dead one\'s record under a holder that writes none is not', async (t) => {
+  const workspace = makeWorkspace(t);
+  const holder = startChild(t, 'holder.js', [JSON.stringify({ workspace, prompt: 'killed', mode: 'try' })]);
+  const { pid } = await holder.next('locked');
+  assert.equal(LoopLock.status(workspace).holder?.pid, pid, 'a live holder is named');
+  holder.child.kill('SIGKILL');
+  await holder.exited;
+  assert.equal(isAlive(pid), false);
+
+  const binding = native();
+  const handle = binding.open(lockPathIn(workspace), false);
+  t.after(() => binding.close(handle));
+  assert.equal(binding.tryLock(handle, false), true, 'the dead holder left the lock free');
+  assert.equal(LoopLock.readExisting(workspace)?.pid, pid, 'the dead holder\'s record is still there');
+  assert.deepEqual(LoopLock.status(workspace), { locked: true, holder: null });
+  assert.equal(holderOfTryAcquire(workspace), null);
 });
 
 // In a new pid namespace whose /proc is still the parent's, /proc/locks
