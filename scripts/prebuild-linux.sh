@@ -99,4 +99,4 @@ rm -rf "$chroot_dir/build"
 
 # Record what they were built from, and check them against the floor.
 node scripts/prebuilds.mjs record linux-x64 linux-arm64
-node scripts/prebuilds.mjs check
+node scripts/prebuilds.mjs check linux-x64 linux-arm64

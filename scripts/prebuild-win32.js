@@ -1,6 +1,8 @@
 #!/usr/bin/env node
 // Cross-compiles the addon for Windows x64 with Debian's MinGW-w64 g++ into
-// prebuilds/win32-x64/loop-lock.node, where node-gyp-build finds it.
+// prebuilds/win32-x64/loop-lock.node, where node-gyp-build finds it, and
+// records it in prebuilds.json (`npm run prebuild:win32`; `npm run
+// prebuilds` builds every target).
 //
 // node-gyp cannot drive this build: it wants MSVC and Node's node.lib. So
 // the import library is made here from node-api-headers' def file, plus the
@@ -98,3 +100,8 @@ run('x86_64-w64-mingw32-g++-posix', [
   output,
 ]);
 console.log(`built ${output}`);
+
+// What it was built from, for check:prebuilds, and its own check (as
+// prebuild-linux.sh does).
+run(process.execPath, [join(root, 'scripts', 'prebuilds.mjs'), 'record', 'win32-x64']);
+run(process.execPath, [join(root, 'scripts', 'prebuilds.mjs'), 'check', 'win32-x64']);

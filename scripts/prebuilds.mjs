@@ -5,7 +5,7 @@
 //   node scripts/prebuilds.mjs build           every `prebuild:<os>` npm script, then record and check
 //                                              (`npm run prebuilds`)
 //   node scripts/prebuilds.mjs record TARGET…  write TARGET's entry in prebuilds.json
-//   node scripts/prebuilds.mjs check           (`npm run check:prebuilds`)
+//   node scripts/prebuilds.mjs check [TARGET…] (`npm run check:prebuilds`: every target)
 //
 // `check` fails when a target that must ship is missing; when a .node is not
 // for its target's architecture (ELF or PE header); when a Linux one needs a
@@ -13,7 +13,8 @@
 // CXXABI_1.3.11, what Node 20's official binaries need; and when a prebuild is
 // stale. Stale means: its bytes are not the ones recorded in prebuilds.json,
 // or one of its inputs changed since it was recorded: a file in native/,
-// binding.gyp, the node-addon-api or node-gyp locked in package-lock.json, or the script
+// binding.gyp, the node-addon-api or node-gyp locked in package-lock.json
+// (and node-api-headers for Windows), or the script
 // its `prebuild:<os>` npm script runs. The builds themselves happen in a
 // chroot that CI does not make (scripts/prebuild-linux.sh), so the record of
 // their inputs is what tells CI they are current.
@@ -25,7 +26,7 @@ import { fileURLToPath } from 'node:url';
 
 const root = dirname(dirname(fileURLToPath(import.meta.url)));
 const MANIFEST = 'prebuilds.json';
-const REQUIRED = ['linux-x64', 'linux-arm64'];
+const REQUIRED = ['linux-x64', 'linux-arm64', 'win32-x64'];
 // The highest symbol version each Linux prebuild may need: glibc 2.28 and
 // GCC 8's libstdc++ (Debian 10, Ubuntu 18.10, RHEL 8), as Node 20's own
 // official binaries need.
@@ -62,8 +63,9 @@ function inputsOf(target) {
     inputs[rel(file)] = sha256(readFileSync(file));
   }
   const lock = JSON.parse(readFileSync(join(root, 'package-lock.json'), 'utf8'));
-  // The headers the addon includes, and the build files node-gyp generates.
-  for (const name of ['node-addon-api', 'node-gyp']) {
+  // The headers the addon includes, and the build files node-gyp generates;
+  // for Windows, the def file its import library is made from.
+  for (const name of ['node-addon-api', 'node-gyp', ...(os === 'win32' ? ['node-api-headers'] : [])]) {
     const locked = lock.packages?.[`node_modules/${name}`];
     inputs[name] = locked ? `${locked.version} ${locked.integrity}` : 'none';
   }
@@ -159,8 +161,10 @@ function inspect(target, file) {
   return { needs };
 }
 
-function check() {
+/** Checks `only` (every target when empty): one `prebuild:<os>` script checks its own. */
+function check(only = []) {
   const manifest = readManifest();
+  const wanted = (target) => only.length === 0 || only.includes(target);
   const failures = [];
   const prebuilds = join(root, 'prebuilds');
   const shipped = existsSync(prebuilds)
@@ -169,9 +173,9 @@ function check() {
         .map((entry) => entry.name)
     : [];
   for (const target of new Set([...REQUIRED, ...Object.keys(manifest.targets)])) {
-    if (!shipped.includes(target)) failures.push(`prebuilds/${target} is missing`);
+    if (wanted(target) && !shipped.includes(target)) failures.push(`prebuilds/${target} is missing`);
   }
-  for (const target of shipped.sort()) {
+  for (const target of shipped.sort().filter(wanted)) {
     const dir = join(prebuilds, target);
     const files = filesUnder(dir);
     if (files.length === 0) failures.push(`prebuilds/${target} is empty`);
@@ -211,7 +215,7 @@ function check() {
     for (const failure of failures) console.error(`check:prebuilds: ${failure}`);
     process.exit(1);
   }
-  console.log(`check:prebuilds: ${shipped.length} targets, each at or below ${Object.entries(FLOOR).map(([f, v]) => `${f}_${v}`).join(', ')} where it links glibc, none stale`);
+  console.log(`check:prebuilds: ${shipped.filter(wanted).length} targets, each at or below ${Object.entries(FLOOR).map(([f, v]) => `${f}_${v}`).join(', ')} where it links glibc, none stale`);
 }
 
 function build() {
@@ -230,7 +234,7 @@ function build() {
 }
 
 const [command, ...args] = process.argv.slice(2);
-if (command === 'check') check();
+if (command === 'check') check(args);
 else if (command === 'record' && args.length > 0) record(args);
 else if (command === 'build') build();
 else {
