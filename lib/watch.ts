@@ -1,7 +1,6 @@
 import { statSync } from 'node:fs';
-import { constants } from 'node:os';
 import { basename, dirname } from 'node:path';
-import { toLockError } from './errors.js';
+import { isErrno, toLockError } from './errors.js';
 import { checkFilesystem, type NetworkFilesystemPolicy } from './filesystem.js';
 import type { LockMetadata } from './metadata.js';
 import type { LockStatus } from './loop-lock.js';
@@ -181,7 +180,7 @@ class LockFeed {
       const { directories, roles, names } = directoriesToWatch(this.lockPath);
       const id = watchPaths(directories, roles, names, (events) => this.onEvents(events));
       if (isNativeFailure(id)) {
-        const vanished = id.errno === constants.errno.ENOENT || id.errno === constants.errno.ENOTDIR;
+        const vanished = isErrno(id, 'ENOENT') || isErrno(id, 'ENOTDIR');
         if (vanished) continue;
         break;
       }
@@ -216,9 +215,8 @@ class LockFeed {
     try {
       handle = this.binding.open(this.lockPath, false);
     } catch (error) {
-      const errno = (error as NativeFailure).errno;
       // Nothing there, or a path through a file: nothing is locked.
-      if (errno === constants.errno.ENOENT || errno === constants.errno.ENOTDIR) return;
+      if (isErrno(error, 'ENOENT') || isErrno(error, 'ENOTDIR')) return;
       throw error;
     }
     try {

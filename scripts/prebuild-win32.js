@@ -45,6 +45,7 @@ const SOURCES = [
   'native/record.cc',
   'native/delivery.cc',
   'native/waiter.cc',
+  'native/watcher.cc',
   'native/binding.cc',
   'native/win32/file.cc',
   'native/win32/error.cc',

@@ -223,6 +223,11 @@ Status FilesystemOf(FileHandle file, const char* path, FilesystemId* id) {
   return Status{};
 }
 
+void Unlock(FileHandle file) {
+  OVERLAPPED at = At(kLockOffset);
+  UnlockFileEx(file, 0, 1, 0, &at);
+}
+
 void Release(FileHandle file, bool locked) {
   // As on POSIX, errors are ignored: closing drops the lock anyway.
   if (locked) {
