@@ -1,6 +1,5 @@
 import { getSystemErrorMap, getSystemErrorName } from 'node:util';
 import type { LockMetadata } from './metadata.js';
-import type { NativeFailure } from './native.js';
 
 /** Fields that locate a failure: the errno name, the syscall and the path. */
 export interface LockErrorDetails {
@@ -122,7 +121,17 @@ export class UnsupportedPlatformError extends LockError {
 }
 brand(UnsupportedPlatformError, 'UnsupportedPlatformError');
 
-function isNativeFailure(error: unknown): error is NativeFailure {
+/**
+ * How the addon fails, thrown or passed to a wait's callback alike (see
+ * native/delivery.h): an Error with the errno and the syscall that failed.
+ */
+export interface NativeFailure extends Error {
+  errno: number;
+  syscall: string;
+}
+
+/** Whether `error` is the addon's failure (a node:fs error also passes: `toLockError` tells it first). */
+export function isNativeFailure(error: unknown): error is NativeFailure {
   return (
     typeof error === 'object' &&
     error !== null &&

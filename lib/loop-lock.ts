@@ -1,10 +1,17 @@
 import { mkdirSync } from 'node:fs';
 import { basename, dirname } from 'node:path';
-import { AlreadyLockedError, isErrno, LockError, LockParseError, toLockError } from './errors.js';
+import {
+  AlreadyLockedError,
+  isErrno,
+  LockError,
+  LockParseError,
+  type NativeFailure,
+  toLockError,
+} from './errors.js';
 import { checkFilesystem, filesystemCleared, type NetworkFilesystemPolicy, networkPolicyOf } from './filesystem.js';
 import { activateGuard, createGuard, discardGuard, heldByThisThread, type LockGuard, prepareGuard } from './guard.js';
 import { encodePrompt, type LockMetadata, MAX_METADATA_BYTES, parseRecord } from './metadata.js';
-import { type Binding, type Handle, type NativeFailure, native, WaitOutcome } from './native.js';
+import { type Binding, type Handle, native, WaitOutcome } from './native.js';
 import { LOCK_FILE, type LockOptions, lockPathOf } from './paths.js';
 import { type PendingWait, startWait } from './wait.js';
 import { LockWatch } from './watch.js';
@@ -73,12 +80,27 @@ function openExisting(binding: Binding, lockPath: string): Handle | null {
   }
 }
 
-/** Parses what `Binding.read` returned, throwing `LockParseError` for anything but a record or an empty file. */
-function parseRead(text: string | number | null, lockPath: string): LockMetadata | null {
-  if (typeof text === 'number') {
-    throw new LockParseError(lockPath, `the file is larger than ${MAX_METADATA_BYTES} bytes`);
+// Why a file is no record, by the errno `Binding.read` fails with for it
+// (by name: see isErrno).
+const NOT_A_RECORD: ReadonlyArray<readonly [string, string]> = [
+  ['EFBIG', `the file is larger than ${MAX_METADATA_BYTES} bytes`],
+  ['EILSEQ', 'the file is not UTF-8 text'],
+];
+
+/**
+ * Reads the record in the file open as `handle`: the one decoder of what
+ * `Binding.read` returns. `null` for an empty file; `LockParseError` for
+ * anything but a complete record; any other failure as a `LockError`.
+ */
+function readRecord(binding: Binding, handle: Handle, lockPath: string): LockMetadata | null {
+  let text: string;
+  try {
+    text = binding.read(handle, MAX_METADATA_BYTES);
+  } catch (error) {
+    const reason = NOT_A_RECORD.find(([code]) => isErrno(error, code));
+    if (reason !== undefined) throw new LockParseError(lockPath, reason[1]);
+    throw toLockError(error, lockPath);
   }
-  if (text === null) throw new LockParseError(lockPath, 'the file is not UTF-8 text');
   return parseRecord(text, lockPath);
 }
 
@@ -91,14 +113,14 @@ function parseRead(text: string | number | null, lockPath: string): LockMetadata
  * signal the pid they are given, so it must be the holder's.
  */
 function currentHolder(binding: Binding, handle: Handle, lockPath: string): LockMetadata | null {
-  const holder = recordOrNull(binding.read(handle, MAX_METADATA_BYTES), lockPath);
+  const holder = readRecordOrNull(binding, handle, lockPath);
   return holder !== null && binding.heldBy(handle, holder.pid) ? holder : null;
 }
 
 /** The record, or `null` for anything that is not a complete one, as the reference's `read_existing` has it. */
-function recordOrNull(text: string | number | null, lockPath: string): LockMetadata | null {
+function readRecordOrNull(binding: Binding, handle: Handle, lockPath: string): LockMetadata | null {
   try {
-    return parseRead(text, lockPath);
+    return readRecord(binding, handle, lockPath);
   } catch (error) {
     if (error instanceof LockParseError) return null;
     throw error;
@@ -290,15 +312,11 @@ export class LoopLock {
     const binding = native();
     const handle = openExisting(binding, lockPath);
     if (handle === null) return null;
-    let text: string | number | null;
     try {
-      text = binding.read(handle, MAX_METADATA_BYTES);
-    } catch (error) {
-      throw toLockError(error, lockPath);
+      return strict ? readRecord(binding, handle, lockPath) : readRecordOrNull(binding, handle, lockPath);
     } finally {
       binding.close(handle);
     }
-    return strict ? parseRead(text, lockPath) : recordOrNull(text, lockPath);
   }
 
   /**
@@ -381,10 +399,6 @@ export interface AcquireOptions extends LockOptions {
   signal?: AbortSignal | undefined;
 }
 
-function isNativeFailure(outcome: WaitOutcome | NativeFailure): outcome is NativeFailure {
-  return typeof outcome === 'object';
-}
-
 /**
  * The state machine behind `acquire()`: try at once; if held, make the guard
  * ahead and wait on the event loop (see native/waiter.h), which takes and
@@ -439,9 +453,9 @@ function acquireAsync(
   // against MAX_REOPENS: a wait goes on waiting while a peer keeps replacing
   // the file. Only the synchronous reopen loop in start(), which could spin,
   // is bounded.
-  const onWait = (outcome: WaitOutcome | NativeFailure, started?: number): void => {
+  const onWait = (failure: NativeFailure | null, outcome?: WaitOutcome, started?: number): void => {
     try {
-      if (isNativeFailure(outcome)) return fail(outcome);
+      if (failure !== null) return fail(failure);
       if (outcome === WaitOutcome.Locked) {
         return succeed(activateGuard(pending as LockGuard, started as number));
       }

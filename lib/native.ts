@@ -1,6 +1,6 @@
 import { closeSync, openSync, readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { LockError, toLockError, UnsupportedPlatformError } from './errors.js';
+import { LockError, type NativeFailure, toLockError, UnsupportedPlatformError } from './errors.js';
 
 /**
  * An open lock file: an id into the addon's per-thread table, closed by
@@ -50,12 +50,6 @@ export const enum WatchEvent {
   PathChanged = 16,
 }
 
-/** The shape the binding throws (and passes to wait callbacks) on failure. */
-export interface NativeFailure {
-  errno: number;
-  syscall: string;
-}
-
 /**
  * The addon's surface. Every function that fails throws an object with
  * `errno` and `syscall`, which `toLockError` turns into a `LockError`.
@@ -91,10 +85,11 @@ export interface Binding {
    */
   claim(handle: Handle, pid: number, promptJson: string): number | null;
   /**
-   * The file's text; a number (> maxBytes) when larger, null when not UTF-8.
-   * maxBytes is an integer from 0 to 1 MiB (MAX_METADATA_BYTES).
+   * The file's text. Fails with EFBIG when it is larger than maxBytes (an
+   * integer from 0 to 1 MiB, MAX_METADATA_BYTES) and with EILSEQ when it is
+   * not UTF-8: the file holds no record (lib/lock-file.ts decodes both).
    */
-  read(handle: Handle, maxBytes: number): string | number | null;
+  read(handle: Handle, maxBytes: number): string;
   /**
    * Opens read-only, takes flock(LOCK_SH|LOCK_NB) and closes, in one call:
    * undefined when there is no file, else whether someone holds it.
@@ -133,7 +128,8 @@ export interface Binding {
    * Waits on the event loop, without a thread, until flock(LOCK_EX) on
    * `handle` succeeds, then claims it as `claim` does; `directory` and
    * `name` locate the file for inotify. Calls back exactly once unless
-   * cancelled, with `started` (claim's stamp) when the outcome is Locked.
+   * cancelled, failure first: `(failure)`, or `(null, outcome)` with
+   * `started` (claim's stamp) when the outcome is Locked.
    * Returns the wait's id. Absent where the addon cannot watch the event
    * loop (Bun, Deno: `RunsOnNode` in native/binding.cc); see lib/wait.ts.
    */
@@ -143,7 +139,7 @@ export interface Binding {
     name: string,
     pid: number,
     promptJson: string,
-    callback: (outcome: WaitOutcome | NativeFailure, started?: number) => void,
+    callback: (failure: NativeFailure | null, outcome?: WaitOutcome, started?: number) => void,
   ): number;
   /** Stops a wait; its callback is never called. Unknown ids are ignored. Absent with `wait`. */
   cancelWait?(id: number): void;

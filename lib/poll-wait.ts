@@ -1,7 +1,8 @@
 import { type FSWatcher, watch } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import { clearImmediate, clearTimeout, setImmediate, setTimeout } from 'node:timers';
-import { type Binding, type Handle, Identity, type NativeFailure, WaitOutcome } from './native.js';
+import type { NativeFailure } from './errors.js';
+import { type Binding, type Handle, Identity, WaitOutcome } from './native.js';
 import type { PendingWait, WaitCallback } from './wait.js';
 
 // The backoff of the poll: the same bounds as the addon's safety net, so a
@@ -72,7 +73,7 @@ export class PollWait implements PendingWait {
 
   #attempt(woken: boolean): void {
     if (this.#done) return;
-    let outcome: WaitOutcome | NativeFailure;
+    let outcome: WaitOutcome;
     let started: number | undefined;
     try {
       if (this.#binding.tryLock(this.#handle, false)) {
@@ -89,11 +90,13 @@ export class PollWait implements PendingWait {
         return;
       }
     } catch (error) {
-      outcome = error as NativeFailure;
+      this.cancel();
+      this.#callback(error as NativeFailure);
+      return;
     }
     this.cancel();
-    if (started === undefined) this.#callback(outcome);
-    else this.#callback(outcome, started);
+    if (started === undefined) this.#callback(null, outcome);
+    else this.#callback(null, outcome, started);
   }
 }
 

@@ -1,9 +1,13 @@
 import { basename, dirname } from 'node:path';
-import type { Binding, Handle, NativeFailure, WaitOutcome } from './native.js';
+import type { NativeFailure } from './errors.js';
+import type { Binding, Handle, WaitOutcome } from './native.js';
 import { PollWait } from './poll-wait.js';
 
-/** How a wait reports its end: as `Binding.wait`'s callback does. */
-export type WaitCallback = (outcome: WaitOutcome | NativeFailure, started?: number) => void;
+/**
+ * How a wait reports its end, as Node calls back: `(failure)`, or
+ * `(null, outcome)` with `started` (the record's time, ms) when Locked.
+ */
+export type WaitCallback = (failure: NativeFailure | null, outcome?: WaitOutcome, started?: number) => void;
 
 /** A wait in progress. After `cancel()` its callback is never called. */
 export interface PendingWait {

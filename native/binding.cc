@@ -33,11 +33,12 @@ Napi::Value ThrowStatus(Napi::Env env, const Status& status) {
   return env.Undefined();
 }
 
-// What read() and probe() return for a record's bytes: the text, a number
-// (the bytes seen) when larger than max_bytes, null when not UTF-8.
+// What read() returns for a record's bytes: the text, or one failure shape
+// for bytes that cannot be a record: EFBIG when larger than max_bytes,
+// EILSEQ when not UTF-8 (named by the read that returned them).
 Napi::Value RecordValue(Napi::Env env, const std::string& bytes, size_t max_bytes) {
-  if (bytes.size() > max_bytes) return Napi::Number::New(env, bytes.size());
-  if (!IsValidUtf8(bytes.data(), bytes.size())) return env.Null();
+  if (bytes.size() > max_bytes) return ThrowStatus(env, Status{-UV_EFBIG, "read"});
+  if (!IsValidUtf8(bytes.data(), bytes.size())) return ThrowStatus(env, Status{-UV_EILSEQ, "read"});
   return Napi::String::New(env, bytes.data(), bytes.size());
 }
 
@@ -121,8 +122,8 @@ Napi::Value ClaimFile(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, static_cast<double>(started_ms));
 }
 
-// read(handle, maxBytes): string, or null when the bytes are not UTF-8, or
-// a number (the bytes seen, more than maxBytes) when the file is too large.
+// read(handle, maxBytes): string; fails with EFBIG when the file is larger
+// than maxBytes, EILSEQ when its bytes are not UTF-8 (see RecordValue).
 Napi::Value Read(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   LockFile* file = OpenFileArg(info);

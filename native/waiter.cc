@@ -237,12 +237,14 @@ void WaitManager::Fail(Wait* wait, const Status& status) {
   Deliver(wait, 1, &failure);
 }
 
+// Called back as Node calls back: (failure) or (null, outcome[, started]).
 void WaitManager::Report(Wait* wait, uint32_t outcome, int64_t started_ms) {
-  napi_value args[2];
-  const size_t argc = started_ms < 0 ? 1 : 2;
-  if (napi_create_uint32(env_, outcome, &args[0]) != napi_ok ||
-      (argc == 2 &&
-       napi_create_double(env_, static_cast<double>(started_ms), &args[1]) != napi_ok)) {
+  napi_value args[3];
+  const size_t argc = started_ms < 0 ? 2 : 3;
+  if (napi_get_null(env_, &args[0]) != napi_ok ||
+      napi_create_uint32(env_, outcome, &args[1]) != napi_ok ||
+      (argc == 3 &&
+       napi_create_double(env_, static_cast<double>(started_ms), &args[2]) != napi_ok)) {
     return Cancel(wait->id);
   }
   Deliver(wait, argc, args);

@@ -21,9 +21,10 @@ namespace loop_lock {
 
 // Adds wait(file, directory, name, pid, promptJson, callback) -> id,
 // cancelWait(id) and lockBlocking(file, directory, name); file is an id in
-// `files`. The callback gets (0, the record's time) once the lock is taken
-// and claimed (LockFile::Claim), (1) when the file was removed or replaced,
-// or an Error with errno and syscall. lockBlocking waits the same way in
+// `files`. The callback is called as Node calls back, failure first: (null,
+// 0, the record's time) once the lock is taken and claimed
+// (LockFile::Claim), (null, 1) when the file was removed or replaced, or
+// (an Error with errno and syscall) when it fails. lockBlocking waits the same way in
 // the calling thread and returns 0 once locked (not claimed), 1 when the
 // file was removed or replaced, or nothing when the thread's environment
 // is being torn down.
