@@ -11,7 +11,7 @@ import type { LockGuard } from './guard.js';
 import { LoopLock } from './loop-lock.js';
 import type { LockMetadata } from './metadata.js';
 import { native } from './native.js';
-import { type LockOptions, lockPathOf } from './paths.js';
+import { type LockOptions, lockPathOf } from './options.js';
 
 /** Exit codes, as documented in the help text. */
 const Exit = {

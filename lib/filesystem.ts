@@ -1,6 +1,6 @@
 import { LockError, toLockError } from './errors.js';
 import type { Binding, Handle } from './native.js';
-import type { LockOptions } from './paths.js';
+import type { NetworkFilesystemPolicy } from './options.js';
 
 /**
  * Where a lock file lives, as far as `flock()` is concerned:
@@ -22,9 +22,6 @@ export interface FilesystemInfo {
   readonly kind: FilesystemKind;
   readonly name: string;
 }
-
-/** What to do when a lock file is on a network or FUSE filesystem (see `FilesystemKind`). */
-export type NetworkFilesystemPolicy = 'warn' | 'error' | 'allow';
 
 // Linux statfs f_type magic numbers of the filesystems whose flock() is not
 // a plain local lock. Everything else is taken as local.
@@ -76,11 +73,6 @@ export function classifyFilesystem(type: number | string): FilesystemInfo {
   }
   const magic = type >>> 0;
   return LINUX_MAGIC.get(magic) ?? { kind: 'local', name: `0x${magic.toString(16)}` };
-}
-
-/** The `networkFilesystem` option (validated by `lockPathOf`); `'warn'` when absent. */
-export function networkPolicyOf(options: LockOptions | undefined): NetworkFilesystemPolicy {
-  return options?.networkFilesystem ?? 'warn';
 }
 
 /** What is known of a lock path's filesystem, and whether its warning was given. */

@@ -9,8 +9,14 @@ export {
   LockParseError,
   UnsupportedPlatformError,
 } from './errors.js';
-export type { NetworkFilesystemPolicy } from './filesystem.js';
 export { type GuardState, LockGuard } from './guard.js';
-export { type AcquireOptions, LoopLock, type LockStatus, type ReadOptions, type WatchOptions } from './loop-lock.js';
+export { LoopLock, type LockStatus } from './loop-lock.js';
 export { type LockMetadata, MAX_METADATA_BYTES } from './metadata.js';
-export { LOCK_FILE, type LockOptions } from './paths.js';
+export {
+  type AcquireOptions,
+  LOCK_FILE,
+  type LockOptions,
+  type NetworkFilesystemPolicy,
+  type ReadOptions,
+  type WatchOptions,
+} from './options.js';

@@ -8,11 +8,22 @@ import {
   type NativeFailure,
   toLockError,
 } from './errors.js';
-import { checkFilesystem, filesystemCleared, type NetworkFilesystemPolicy, networkPolicyOf } from './filesystem.js';
+import { checkFilesystem, filesystemCleared } from './filesystem.js';
 import { activateGuard, createGuard, discardGuard, heldByThisThread, type LockGuard, prepareGuard } from './guard.js';
 import { encodePrompt, type LockMetadata, MAX_METADATA_BYTES, parseRecord } from './metadata.js';
 import { type Binding, type Handle, native, WaitOutcome } from './native.js';
-import { LOCK_FILE, type LockOptions, lockPathOf } from './paths.js';
+import {
+  type AcquireOptions,
+  LOCK_FILE,
+  type LockOptions,
+  type NetworkFilesystemPolicy,
+  type ReadOptions,
+  type Resolved,
+  type WatchOptions,
+  resolveOptions,
+  signalOf,
+  strictOf,
+} from './options.js';
 import { type PendingWait, startWait } from './wait.js';
 import { LockWatch } from './watch.js';
 
@@ -165,7 +176,7 @@ function replacedTooOften(lockPath: string): LockError {
 }
 
 /** Opens, locks with `lock` and claims, reopening while the file turns out stale. */
-function acquireWith(lockPath: string, prompt: unknown, lock: LockStep, policy: NetworkFilesystemPolicy): LockGuard {
+function acquireWith({ lockPath, policy }: Resolved, prompt: unknown, lock: LockStep): LockGuard {
   const promptJson = encodePrompt(prompt);
   const binding = native();
   // Only reopens right after locking count: a wait that saw its file move
@@ -252,7 +263,7 @@ export class LoopLock {
    * @throws LockError for I/O failures, with the errno name as `code`.
    */
   static tryAcquire(workspaceRoot: string | URL, prompt: string, options?: LockOptions): LockGuard {
-    return acquireWith(lockPathOf(workspaceRoot, options), prompt, lockNow, networkPolicyOf(options));
+    return acquireWith(resolveOptions(workspaceRoot, options), prompt, lockNow);
   }
 
   /**
@@ -266,7 +277,7 @@ export class LoopLock {
    * or `process.exit()`.
    */
   static acquireBlocking(workspaceRoot: string | URL, prompt: string, options?: LockOptions): LockGuard {
-    return acquireWith(lockPathOf(workspaceRoot, options), prompt, lockWaiting, networkPolicyOf(options));
+    return acquireWith(resolveOptions(workspaceRoot, options), prompt, lockWaiting);
   }
 
   /**
@@ -285,14 +296,11 @@ export class LoopLock {
    */
   static acquire(workspaceRoot: string | URL, prompt: string, options?: AcquireOptions): Promise<LockGuard> {
     return new Promise((resolve, reject) => {
-      const lockPath = lockPathOf(workspaceRoot, options);
+      const { lockPath, policy } = resolveOptions(workspaceRoot, options);
       const promptJson = encodePrompt(prompt);
-      const signal = options?.signal;
-      if (signal !== undefined && !(signal instanceof AbortSignal)) {
-        throw new TypeError('The "options.signal" argument must be an AbortSignal');
-      }
+      const signal = signalOf(options);
       if (signal?.aborted) throw signal.reason;
-      acquireAsync(lockPath, prompt, promptJson, signal, networkPolicyOf(options), resolve, reject);
+      acquireAsync(lockPath, prompt, promptJson, signal, policy, resolve, reject);
     });
   }
 
@@ -307,7 +315,7 @@ export class LoopLock {
    *   something other than a record.
    */
   static readExisting(workspaceRoot: string | URL, options?: ReadOptions): LockMetadata | null {
-    const lockPath = lockPathOf(workspaceRoot, options);
+    const { lockPath } = resolveOptions(workspaceRoot, options);
     const strict = strictOf(options);
     const binding = native();
     const handle = openExisting(binding, lockPath);
@@ -324,7 +332,8 @@ export class LoopLock {
    * `flock(LOCK_SH | LOCK_NB)`, so concurrent probes never see each other.
    */
   static isLocked(workspaceRoot: string | URL, options?: LockOptions): boolean {
-    return probe(lockPathOf(workspaceRoot, options), networkPolicyOf(options));
+    const { lockPath, policy } = resolveOptions(workspaceRoot, options);
+    return probe(lockPath, policy);
   }
 
   /**
@@ -333,7 +342,8 @@ export class LoopLock {
    * `AlreadyLockedError.holder`).
    */
   static status(workspaceRoot: string | URL, options?: LockOptions): LockStatus {
-    return statusOf(lockPathOf(workspaceRoot, options), networkPolicyOf(options));
+    const { lockPath, policy } = resolveOptions(workspaceRoot, options);
+    return statusOf(lockPath, policy);
   }
 
   /**
@@ -359,45 +369,13 @@ export class LoopLock {
    *   (`EACCES`, `ELOOP`, `ENETFS`...), which ends the watch.
    */
   static watch(workspaceRoot: string | URL, options?: WatchOptions): AsyncIterableIterator<LockStatus> {
-    const lockPath = lockPathOf(workspaceRoot, options);
-    const signal = options?.signal;
-    if (signal !== undefined && !(signal instanceof AbortSignal)) {
-      throw new TypeError('The "options.signal" argument must be an AbortSignal');
-    }
+    const { lockPath, policy } = resolveOptions(workspaceRoot, options);
+    const signal = signalOf(options);
     native();
-    return new LockWatch(lockPath, networkPolicyOf(options), signal, statusThrough);
+    return new LockWatch(lockPath, policy, signal, statusThrough);
   }
 }
 
-/** Options of `LoopLock.watch()`. */
-export interface WatchOptions extends LockOptions {
-  /** Aborting it ends the watch: the pending `next()` rejects with an `AbortError` whose `cause` is `signal.reason`. */
-  signal?: AbortSignal | undefined;
-}
-
-/** Options of `LoopLock.readExisting()`. */
-export interface ReadOptions extends LockOptions {
-  /**
-   * Throw `LockParseError` for a file that holds something other than a
-   * record (or over `MAX_METADATA_BYTES`), instead of returning `null`: for
-   * tools that report a corrupt lock file.
-   */
-  strict?: boolean | undefined;
-}
-
-function strictOf(options: ReadOptions | undefined): boolean {
-  const strict = options?.strict;
-  if (strict !== undefined && typeof strict !== 'boolean') {
-    throw new TypeError(`The "options.strict" argument must be a boolean, received type ${typeof strict}`);
-  }
-  return strict === true;
-}
-
-/** Options of `LoopLock.acquire()`. */
-export interface AcquireOptions extends LockOptions {
-  /** Aborting it rejects the pending acquire with `signal.reason`. */
-  signal?: AbortSignal | undefined;
-}
 
 /**
  * The state machine behind `acquire()`: try at once; if held, make the guard

@@ -1,10 +1,11 @@
 import { statSync } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import { isErrno, type NativeFailure, toLockError } from './errors.js';
-import { checkFilesystem, type NetworkFilesystemPolicy } from './filesystem.js';
+import { checkFilesystem } from './filesystem.js';
 import type { LockMetadata } from './metadata.js';
 import type { LockStatus } from './loop-lock.js';
 import { type Binding, type Handle, Identity, native, WatchEvent, WatchRole } from './native.js';
+import type { NetworkFilesystemPolicy } from './options.js';
 
 /**
  * The state through an open handle: `statusThrough` in loop-lock.ts, the
