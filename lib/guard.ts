@@ -26,12 +26,12 @@ const COMPROMISE: Readonly<Record<'removed' | 'replaced' | 'linked', string>> = 
   linked: "the file was hard-linked while held, so it is also another path's file, which others may write",
 };
 
-// Handles of this thread's unreleased guards, so acquireBlocking() can refuse
-// to wait for a lock this very thread holds (it could only deadlock).
-const liveHandles = new Set<Handle>();
-
 /** Whether one copy of loop-lock holds the inode named "dev:ino" in this thread. */
 type HoldsFile = (key: string) => boolean;
+
+// The holdings of this thread's unreleased guards, so acquireBlocking() can
+// refuse to wait for a lock this very thread holds (it could only deadlock).
+const live = new Set<Holding>();
 
 // Two installed copies of loop-lock (two versions in a monorepo) load two
 // addons, with handles of their own: each copy registers how to ask it in a
@@ -42,10 +42,8 @@ const HOLDERS_KEY = Symbol.for('loop-lock.holdsFile.v1');
 const holders: Set<HoldsFile> = ((globalThis as Record<symbol, Set<HoldsFile> | undefined>)[HOLDERS_KEY] ??=
   new Set<HoldsFile>());
 holders.add((key) => {
-  if (liveHandles.size === 0) return false;
-  const binding = native();
-  for (const handle of liveHandles) {
-    if (binding.fileKey(handle) === key) return true;
+  for (const holding of live) {
+    if (holding.fileKey() === key) return true;
   }
   return false;
 });
@@ -54,13 +52,12 @@ let warnedAboutGc = false;
 
 // A guard dropped without release() still holds its descriptor; like Node's
 // FileHandle, close it when collected and say so once, naming the path.
-const registry = new FinalizationRegistry<readonly [Handle, string]>(([handle, lockPath]) => {
-  liveHandles.delete(handle);
-  native().close(handle);
+const registry = new FinalizationRegistry<Holding>((holding) => {
+  holding.close();
   if (!warnedAboutGc) {
     warnedAboutGc = true;
     process.emitWarning(
-      `Released loop lock '${lockPath}' on garbage collection. Call release() or hold the guard with \`using\`.`,
+      `Released loop lock '${holding.lockPath}' on garbage collection. Call release() or hold the guard with \`using\`.`,
       { type: 'Warning', code: 'LOOP_LOCK_GC_RELEASE' },
     );
   }
@@ -68,8 +65,99 @@ const registry = new FinalizationRegistry<readonly [Handle, string]>(([handle, l
 
 const constructing = Symbol('LockGuard');
 
-// A guard's handle, for the functions below the class (set in its static block).
-let handleOf: (guard: LockGuard) => Handle | null;
+/**
+ * Where a holding is in its life: `waiting` for its lock, its guard made
+ * ahead but not handed out; `held`, its guard handed out; `closed`, its
+ * handle closed (released, collected, or given up while waiting).
+ */
+type HoldingState = 'waiting' | 'held' | 'closed';
+
+/**
+ * A lock file handle from the moment a guard is made for it until it is
+ * closed: what a `LockGuard` stands for, kept apart from the guard so that
+ * lib/ drives the lifecycle through named steps (`hold`, `abandon`,
+ * `close`) instead of reaching into the guard.
+ */
+export class Holding {
+  readonly lockPath: string;
+  // The guard until it is handed out or given up: the registry holds this
+  // holding strongly, so it must not keep a guard from being collected.
+  #guard: LockGuard | null;
+  #state: HoldingState = 'waiting';
+  #handle: Handle;
+  // The record's time, set by hold(): the guard's metadata shares it.
+  readonly #started = new Date(0);
+  // "dev:ino", read once and only when a deadlock check asks.
+  #key: string | undefined;
+
+  /**
+   * A holding, with its guard, for a handle that is still waiting for its
+   * lock (`acquire()`). Registering a guard for garbage collection is the
+   * costliest step in making one, tens of microseconds on the cold caches
+   * a waiter wakes up to; made ahead, it is not between a release and the
+   * waiter's resolve. `hold` hands the guard out; `abandon` gives it up.
+   */
+  constructor(handle: Handle, lockPath: string, pid: number, prompt: string) {
+    this.#handle = handle;
+    this.lockPath = lockPath;
+    this.#guard = new LockGuard(constructing, this, { pid, started: this.#started, prompt });
+    registry.register(this.#guard, this, this);
+  }
+
+  /** Wraps a handle that is locked and whose record was written at `started` (ms). */
+  static held(handle: Handle, lockPath: string, pid: number, prompt: string, started: number): LockGuard {
+    return new Holding(handle, lockPath, pid, prompt).hold(started);
+  }
+
+  get state(): HoldingState {
+    return this.#state;
+  }
+
+  /** The handle, while not closed. */
+  get handle(): Handle | null {
+    return this.#state === 'closed' ? null : this.#handle;
+  }
+
+  /** Waiting to held, once the lock is taken and the record written at `started` (ms): hands out the guard. */
+  hold(started: number): LockGuard {
+    const guard = this.#guard as LockGuard;
+    this.#guard = null;
+    this.#started.setTime(started);
+    this.#state = 'held';
+    live.add(this);
+    return guard;
+  }
+
+  /** Waiting to closed: the lock was never held through this handle, so collecting the guard has nothing to do. */
+  abandon(): void {
+    this.#guard = null;
+    registry.unregister(this);
+    this.close();
+  }
+
+  /** Unlocks and closes the handle, from any state; idempotent. */
+  close(): void {
+    if (this.#state === 'closed') return;
+    this.#state = 'closed';
+    // Unlock first: a waiter may be woken by it, and the bookkeeping after
+    // it (the registry above all) is slow on the cold caches of a process
+    // that has just been woken to release.
+    native().close(this.#handle);
+    live.delete(this);
+  }
+
+  /** Releases a held guard: closes and forgets it. */
+  release(): void {
+    if (this.#state === 'closed') return;
+    this.close();
+    registry.unregister(this);
+  }
+
+  /** "dev:ino" of the locked inode. */
+  fileKey(): string {
+    return (this.#key ??= native().fileKey(this.#handle));
+  }
+}
 
 /**
  * Proof that this process holds the lock. Hold on to it: the lock is
@@ -81,24 +169,19 @@ export class LockGuard implements Disposable {
   readonly lockPath: string;
   /** The metadata this guard wrote into the lock file. */
   readonly metadata: LockMetadata;
-  #handle: Handle | null;
+  readonly #holding: Holding;
 
   /** @internal Guards come from `LoopLock`; they cannot be made directly. */
-  constructor(token: symbol, handle: Handle, lockPath: string, metadata: LockMetadata) {
+  constructor(token: symbol, holding: Holding, metadata: LockMetadata) {
     if (token !== constructing) throw new TypeError('LockGuard is created by LoopLock.tryAcquire() and friends');
-    this.#handle = handle;
-    this.lockPath = lockPath;
+    this.#holding = holding;
+    this.lockPath = holding.lockPath;
     this.metadata = metadata;
-    registry.register(this, [handle, lockPath], this);
-  }
-
-  static {
-    handleOf = (guard) => guard.#handle;
   }
 
   /** True once `release()` has run (or the guard was disposed). */
   get released(): boolean {
-    return this.#handle === null;
+    return this.#holding.state === 'closed';
   }
 
   /**
@@ -107,15 +190,7 @@ export class LockGuard implements Disposable {
    * Calling it again does nothing.
    */
   release(): void {
-    const handle = this.#handle;
-    if (handle === null) return;
-    this.#handle = null;
-    // Unlock first: a waiter may be woken by it, and the bookkeeping below
-    // (the registry above all) is slow on the cold caches of a process that
-    // has just been woken to release.
-    native().close(handle);
-    registry.unregister(this);
-    liveHandles.delete(handle);
+    this.#holding.release();
   }
 
   /** Same as `release()`, for `using guard = LoopLock.tryAcquire(...)`. */
@@ -131,7 +206,7 @@ export class LockGuard implements Disposable {
    * "holds" the old one; if it was hard-linked, the file is someone else's too.
    */
   state(): GuardState {
-    const handle = this.#handle;
+    const handle = this.#holding.handle;
     if (handle === null) return 'released';
     let identity: Identity;
     try {
@@ -168,37 +243,6 @@ export class LockGuard implements Disposable {
       path: this.lockPath,
     });
   }
-}
-
-/** Wraps a locked handle whose metadata is written. */
-export function createGuard(handle: Handle, lockPath: string, metadata: LockMetadata): LockGuard {
-  const guard = new LockGuard(constructing, handle, lockPath, metadata);
-  liveHandles.add(handle);
-  return guard;
-}
-
-/**
- * A guard made ahead of time for a handle that is still waiting for its
- * lock (`acquire()`). Registering a guard for garbage collection is the
- * costliest step in making one, tens of microseconds on the cold caches a
- * waiter wakes up to; made ahead, it is not between a release and the
- * waiter's resolve. Hand it out only after `activateGuard`, and pass any
- * other to `discardGuard` before its handle is closed.
- */
-export function prepareGuard(handle: Handle, lockPath: string, pid: number, prompt: string): LockGuard {
-  return new LockGuard(constructing, handle, lockPath, { pid, started: new Date(0), prompt });
-}
-
-/** Makes a prepared guard the holder's, once its record is written at `started` (ms). */
-export function activateGuard(guard: LockGuard, started: number): LockGuard {
-  guard.metadata.started.setTime(started);
-  liveHandles.add(handleOf(guard) as Handle);
-  return guard;
-}
-
-/** Forgets a prepared guard that never held its lock, so collecting it closes nothing. */
-export function discardGuard(guard: LockGuard): void {
-  registry.unregister(guard);
 }
 
 /** Whether an unreleased guard of this thread, of any copy of loop-lock, holds the inode named `key`. */

@@ -9,7 +9,7 @@ import {
   toLockError,
 } from './errors.js';
 import { checkFilesystem, filesystemCleared } from './filesystem.js';
-import { activateGuard, createGuard, discardGuard, heldByThisThread, type LockGuard, prepareGuard } from './guard.js';
+import { heldByThisThread, Holding, type LockGuard } from './guard.js';
 import { encodePrompt, type LockMetadata, MAX_METADATA_BYTES, parseRecord } from './metadata.js';
 import { type Binding, type Handle, native, WaitOutcome } from './native.js';
 import {
@@ -165,7 +165,7 @@ function claim(binding: Binding, handle: Handle, lockPath: string, prompt: strin
     binding.close(handle);
     return null;
   }
-  return createGuard(handle, lockPath, { pid: process.pid, started: new Date(started), prompt });
+  return Holding.held(handle, lockPath, process.pid, prompt, started);
 }
 
 function replacedTooOften(lockPath: string): LockError {
@@ -395,16 +395,16 @@ function acquireAsync(
 ): void {
   const binding = native();
   let handle: Handle | null = null;
-  // The guard made ahead for the handle being waited on (see prepareGuard).
-  let pending: LockGuard | null = null;
+  // The handle being waited on, with its guard made ahead (see Holding).
+  let pending: Holding | null = null;
   let wait: PendingWait | null = null;
   let reopens = 0;
 
   // Closes the handle and forgets its guard; succeed() clears both first.
   const closeHandle = (): void => {
-    if (pending !== null) discardGuard(pending);
+    if (pending !== null) pending.abandon();
+    else if (handle !== null) binding.close(handle);
     pending = null;
-    if (handle !== null) binding.close(handle);
     handle = null;
   };
   const settle = (): void => {
@@ -435,7 +435,7 @@ function acquireAsync(
     try {
       if (failure !== null) return fail(failure);
       if (outcome === WaitOutcome.Locked) {
-        return succeed(activateGuard(pending as LockGuard, started as number));
+        return succeed((pending as Holding).hold(started as number));
       }
       closeHandle();
       start();
@@ -447,7 +447,7 @@ function acquireAsync(
     handle = openForLock(binding, lockPath);
     checkFilesystem(binding, handle, lockPath, policy);
     if (!binding.tryLock(handle, false)) {
-      pending = prepareGuard(handle, lockPath, process.pid, prompt);
+      pending = new Holding(handle, lockPath, process.pid, prompt);
       wait = startWait(binding, handle, lockPath, process.pid, promptJson, onWait);
       return;
     }
