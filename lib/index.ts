@@ -10,7 +10,7 @@ export {
   UnsupportedPlatformError,
 } from './errors.js';
 export { type GuardState, LockGuard } from './guard.js';
-export { LoopLock, type LockStatus } from './loop-lock.js';
+export { LoopLock } from './loop-lock.js';
 export { type LockMetadata, MAX_METADATA_BYTES } from './metadata.js';
 export {
   type AcquireOptions,
@@ -20,3 +20,4 @@ export {
   type ReadOptions,
   type WatchOptions,
 } from './options.js';
+export type { LockStatus } from './status.js';

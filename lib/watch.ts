@@ -3,12 +3,12 @@ import { basename, dirname } from 'node:path';
 import { isErrno, type NativeFailure, toLockError } from './errors.js';
 import { checkFilesystem } from './filesystem.js';
 import type { LockMetadata } from './metadata.js';
-import type { LockStatus } from './loop-lock.js';
 import { type Binding, type Handle, Identity, native, WatchEvent, WatchRole } from './native.js';
 import type { NetworkFilesystemPolicy } from './options.js';
+import type { LockStatus } from './status.js';
 
 /**
- * The state through an open handle: `statusThrough` in loop-lock.ts, the
+ * The state through an open handle: `statusThrough` in status.ts, the
  * rule of who holds it that `status()` follows. Leaves a shared lock on the
  * handle when free.
  */

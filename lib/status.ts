@@ -1,0 +1,80 @@
+import { toLockError } from './errors.js';
+import { checkFilesystem, filesystemCleared } from './filesystem.js';
+import { currentHolder, openExisting, readRecord, readRecordOrNull } from './lock-file.js';
+import type { LockMetadata } from './metadata.js';
+import { type Binding, type Handle, native } from './native.js';
+import type { NetworkFilesystemPolicy, Resolved } from './options.js';
+
+/** What `LoopLock.status()` reports. */
+export interface LockStatus {
+  /** Whether some open file description holds the lock exclusively. */
+  locked: boolean;
+  /** The holder's metadata while the lock is held and the record in the file is the holder's, else `null`. */
+  holder: LockMetadata | null;
+}
+
+/** `isLocked()`: one shared `flock` probe, without a handle of its own. */
+export function isLocked({ lockPath, policy }: Resolved): boolean {
+  const binding = native();
+  if (!filesystemCleared(lockPath, policy) && !checkExistingFilesystem(binding, lockPath, policy)) return false;
+  try {
+    return binding.probe(lockPath) === true;
+  } catch (error) {
+    throw toLockError(error, lockPath);
+  }
+}
+
+/**
+ * The lock's state through an open handle, by the one rule of who holds it
+ * (`currentHolder`): shared by `status()` and `watch()`. When free, the
+ * handle is left holding a shared lock, for the caller to close or unlock.
+ */
+export function statusThrough(binding: Binding, handle: Handle, lockPath: string): LockStatus {
+  if (binding.tryLock(handle, true)) return { locked: false, holder: null };
+  return { locked: true, holder: currentHolder(binding, handle, lockPath) };
+}
+
+/**
+ * `status()`: probes as `isLocked` does, on a handle of its own, so that
+ * the record is read, and its pid checked, on the inode found held.
+ */
+export function statusOf({ lockPath, policy }: Resolved): LockStatus {
+  const binding = native();
+  const handle = openExisting(binding, lockPath);
+  if (handle === null) return { locked: false, holder: null };
+  try {
+    checkFilesystem(binding, handle, lockPath, policy);
+    return statusThrough(binding, handle, lockPath);
+  } catch (error) {
+    throw toLockError(error, lockPath);
+  } finally {
+    binding.close(handle);
+  }
+}
+
+/** `readExisting()`: the record in the file, without locking. */
+export function readExisting({ lockPath }: Resolved, strict: boolean): LockMetadata | null {
+  const binding = native();
+  const handle = openExisting(binding, lockPath);
+  if (handle === null) return null;
+  try {
+    return strict ? readRecord(binding, handle, lockPath) : readRecordOrNull(binding, handle, lockPath);
+  } finally {
+    binding.close(handle);
+  }
+}
+
+/**
+ * Applies the filesystem policy to the lock file through a handle of its
+ * own, the first time a probe meets it; false when there is no lock file.
+ */
+function checkExistingFilesystem(binding: Binding, lockPath: string, policy: NetworkFilesystemPolicy): boolean {
+  const handle = openExisting(binding, lockPath);
+  if (handle === null) return false;
+  try {
+    checkFilesystem(binding, handle, lockPath, policy);
+  } finally {
+    binding.close(handle);
+  }
+  return true;
+}
