@@ -1,15 +1,12 @@
-import { acquireNow, acquireWaiting, claim, MAX_REOPENS, replacedTooOften } from './acquire.js';
-import { LockError, type NativeFailure, toLockError } from './errors.js';
-import { checkFilesystem } from './filesystem.js';
-import { Holding, type LockGuard } from './guard.js';
-import { openForLock } from './lock-file.js';
+import { acquireNow, acquireWaiting } from './acquire.js';
+import { AsyncAcquire } from './acquire-async.js';
+import type { LockGuard } from './guard.js';
 import { encodePrompt, type LockMetadata } from './metadata.js';
-import { type Handle, native, WaitOutcome } from './native.js';
+import { native } from './native.js';
 import {
   type AcquireOptions,
   LOCK_FILE,
   type LockOptions,
-  type NetworkFilesystemPolicy,
   type ReadOptions,
   resolveOptions,
   signalOf,
@@ -17,7 +14,6 @@ import {
   type WatchOptions,
 } from './options.js';
 import { isLocked, type LockStatus, readExisting, statusOf, statusThrough } from './status.js';
-import { type PendingWait, startWait } from './wait.js';
 import { LockWatch } from './watch.js';
 
 /**
@@ -74,11 +70,11 @@ export class LoopLock {
    */
   static acquire(workspaceRoot: string | URL, prompt: string, options?: AcquireOptions): Promise<LockGuard> {
     return new Promise((resolve, reject) => {
-      const { lockPath, policy } = resolveOptions(workspaceRoot, options);
+      const resolved = resolveOptions(workspaceRoot, options);
       const promptJson = encodePrompt(prompt);
       const signal = signalOf(options);
       if (signal?.aborted) throw signal.reason;
-      acquireAsync(lockPath, prompt, promptJson, signal, policy, resolve, reject);
+      new AsyncAcquire(resolved, prompt, promptJson, signal, resolve, reject).start();
     });
   }
 
@@ -140,95 +136,5 @@ export class LoopLock {
     const signal = signalOf(options);
     native();
     return new LockWatch(lockPath, policy, signal, statusThrough);
-  }
-
-}
-
-/**
- * The state machine behind `acquire()`: try at once; if held, make the guard
- * ahead and wait on the event loop (see native/waiter.h), which takes and
- * claims the lock; then hand out the guard, or reopen when the wait reports
- * the file replaced. Every exit but the one that hands out the guard closes
- * the handle.
- */
-function acquireAsync(
-  lockPath: string,
-  prompt: string,
-  promptJson: string,
-  signal: AbortSignal | undefined,
-  policy: NetworkFilesystemPolicy,
-  resolve: (guard: LockGuard) => void,
-  reject: (reason: unknown) => void,
-): void {
-  const binding = native();
-  let handle: Handle | null = null;
-  // The handle being waited on, with its guard made ahead (see Holding).
-  let pending: Holding | null = null;
-  let wait: PendingWait | null = null;
-  let reopens = 0;
-
-  // Closes the handle and forgets its guard; succeed() clears both first.
-  const closeHandle = (): void => {
-    if (pending !== null) pending.abandon();
-    else if (handle !== null) binding.close(handle);
-    pending = null;
-    handle = null;
-  };
-  const settle = (): void => {
-    signal?.removeEventListener('abort', onAbort);
-    closeHandle();
-  };
-  const fail = (error: unknown): void => {
-    settle();
-    reject(error instanceof LockError || error === signal?.reason ? error : toLockError(error, lockPath));
-  };
-  function onAbort(): void {
-    wait?.cancel();
-    fail(signal?.reason);
-  }
-  const succeed = (guard: LockGuard): void => {
-    handle = null;
-    pending = null;
-    settle();
-    resolve(guard);
-  };
-  // Locked means locked and claimed (see native/waiter.h); Stale, that the
-  // file was removed or replaced while waiting or just before the wait took
-  // the lock. Each of those takes a filesystem event, so they are not counted
-  // against MAX_REOPENS: a wait goes on waiting while a peer keeps replacing
-  // the file. Only the synchronous reopen loop in start(), which could spin,
-  // is bounded.
-  const onWait = (failure: NativeFailure | null, outcome?: WaitOutcome, started?: number): void => {
-    try {
-      if (failure !== null) return fail(failure);
-      if (outcome === WaitOutcome.Locked) {
-        return succeed((pending as Holding).hold(started as number));
-      }
-      closeHandle();
-      start();
-    } catch (error) {
-      fail(error);
-    }
-  };
-  function start(): void {
-    handle = openForLock(binding, lockPath);
-    checkFilesystem(binding, handle, lockPath, policy);
-    if (!binding.tryLock(handle, false)) {
-      pending = new Holding(handle, lockPath, process.pid, prompt);
-      wait = startWait(binding, handle, lockPath, process.pid, promptJson, onWait);
-      return;
-    }
-    const guard = claim(binding, handle, lockPath, prompt, promptJson);
-    handle = null;
-    if (guard !== null) return succeed(guard);
-    if (++reopens > MAX_REOPENS) return fail(replacedTooOften(lockPath));
-    start();
-  }
-
-  signal?.addEventListener('abort', onAbort, { once: true });
-  try {
-    start();
-  } catch (error) {
-    fail(error);
   }
 }
