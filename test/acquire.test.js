@@ -9,7 +9,7 @@ const { Worker } = require('node:worker_threads');
 const { LoopLock } = require('../dist');
 
 const fixture = (name) => path.join(__dirname, 'fixtures', name);
-const { makeWorkspace, runtime, UNDER_WINE, until } = require('./helpers');
+const { makeWorkspace, runtime, startChild, UNDER_WINE, until } = require('./helpers');
 // Descriptor and thread counts come from Linux's /proc; without it (and
 // under Wine, whose /proc is the Linux one of Wine's own process) the tests
 // that compare them check the lock alone, and say so.
@@ -21,29 +21,12 @@ function noteCounts(t) {
 }
 
 /**
- * Spawns the holder fixture and resolves once it holds the lock. It releases
- * after `holdMs`, or with 'stdin' when a line is written to `child.stdin`.
+ * Starts fixtures/holder.js holding the lock, and resolves once it holds
+ * it. It releases after `releaseAfterMs` when given, or when sent 'release'.
  */
-async function holder(ws, prompt, holdMs) {
-  const args = [fixture('hold.js'), ws, prompt];
-  if (holdMs !== undefined) args.push(String(holdMs));
-  const child = spawn(process.execPath, args, { stdio: [holdMs === 'stdin' ? 'pipe' : 'ignore', 'pipe', 'inherit'] });
-  // Listened for from the start: a waiter that polls (Bun, Deno, Windows)
-  // may get the lock after the holder has already exited.
-  child.exited = once(child, 'exit');
-  child.lines = [];
-  let buffer = '';
-  child.stdout.on('data', (chunk) => {
-    buffer += chunk;
-    const parts = buffer.split('\n');
-    buffer = parts.pop();
-    for (const line of parts) {
-      child.lines.push(line);
-      child.emit('line', line);
-    }
-  });
-  const [line] = await once(child, 'line');
-  assert.match(line, /^locked \d+$/);
+async function holder(t, ws, prompt, releaseAfterMs) {
+  const child = startChild(t, 'holder.js', [JSON.stringify({ workspace: ws, prompt, mode: 'try', releaseAfterMs })]);
+  await child.next('locked');
   return child;
 }
 
@@ -67,21 +50,20 @@ test('a waiting acquire() gets the lock when a holder in another process release
   const ws = makeWorkspace(t);
   // Released on request, not after a delay: under emulation (qemu) the
   // check below can take longer than any fixed hold.
-  const child = await holder(ws, 'other process', 'stdin');
+  const child = await holder(t, ws, 'other process');
   assert.throws(() => LoopLock.tryAcquire(ws, 'me'), { code: 'ELOCKED' });
   const waiting = LoopLock.acquire(ws, 'waited');
-  child.stdin.write('release\n');
+  child.send('release');
   const guard = await waiting;
   assert.equal(guard.metadata.prompt, 'waited');
   assert.deepEqual(LoopLock.status(ws).holder?.prompt, 'waited');
   guard.release();
-  await child.exited;
-  assert.ok(child.lines.some((line) => line.startsWith('released ')), 'the holder released it');
+  await child.next('released');
 });
 
 test('a waiter writes its record, byte for byte, stamped when it took the lock', async (t) => {
   const ws = makeWorkspace(t);
-  const child = await holder(ws, 'other process', 100);
+  const child = await holder(t, ws, 'other process', 100);
   const waitStarted = Date.now();
   const guard = await LoopLock.acquire(ws, 'waited "quoted" é');
   const resolved = Date.now();
@@ -96,15 +78,15 @@ test('a waiter writes its record, byte for byte, stamped when it took the lock',
   } finally {
     guard.release();
   }
-  await child.exited;
+  await child.next('released');
 });
 
 test('a waiting acquire() gets the lock when its holder is SIGKILLed', async (t) => {
   const ws = makeWorkspace(t);
-  const child = await holder(ws, 'doomed');
+  const child = await holder(t, ws, 'doomed');
   const pending = LoopLock.acquire(ws, 'survivor');
   await sleep(50);
-  child.kill('SIGKILL');
+  child.child.kill('SIGKILL');
   const guard = await pending;
   assert.equal(LoopLock.readExisting(ws)?.prompt, 'survivor');
   guard.release();
@@ -160,7 +142,7 @@ test('a waiter moves to the new file when the lock file is deleted while it wait
     return t.skip("Windows keeps a deleted file's name until its last handle closes: .ralph cannot be removed while held");
   }
   const ws = makeWorkspace(t);
-  const child = await holder(ws, 'holds the old inode');
+  const child = await holder(t, ws, 'holds the old inode');
   const pending = LoopLock.acquire(ws, 'new inode');
   await sleep(50);
   fs.rmSync(path.join(ws, '.ralph'), { recursive: true });
@@ -168,7 +150,7 @@ test('a waiter moves to the new file when the lock file is deleted while it wait
   assert.equal(guard.isIntact(), true);
   assert.equal(LoopLock.readExisting(ws)?.prompt, 'new inode');
   guard.release();
-  child.kill('SIGKILL');
+  child.child.kill('SIGKILL');
 });
 
 test('every one of many waiters in several processes and this one eventually gets the lock', async (t) => {
@@ -290,33 +272,33 @@ test('aborts racing the release never leave a lock behind', async (t) => {
 
 test('a pending wait keeps the process alive until it gets the lock', async (t) => {
   const ws = makeWorkspace(t);
-  const child = await holder(ws, 'holder', 300);
+  const child = await holder(t, ws, 'holder', 300);
   const source = `require(${JSON.stringify(require.resolve('../dist'))}).LoopLock.acquire(${JSON.stringify(ws)}, 'kept alive').then((g) => { process.stdout.write(g.metadata.prompt); g.release(); })`;
   const output = execFileSync(process.execPath, ['-e', source], { encoding: 'utf8', timeout: 10_000 });
   assert.equal(output, 'kept alive');
-  await child.exited;
+  await child.next('released');
 });
 
 test('process.exit() with pending waits exits promptly and leaves no lock held', async (t) => {
   const ws = makeWorkspace(t);
-  const child = await holder(ws, 'holder');
+  const child = await holder(t, ws, 'holder');
   const waiter = spawn(process.execPath, [fixture('exit-while-waiting.js'), ws, 'exit'], { stdio: 'inherit' });
   const [code] = await once(waiter, 'exit');
   assert.equal(code, 3);
-  child.kill('SIGKILL');
+  child.child.kill('SIGKILL');
   await child.exited;
   assert.equal(LoopLock.isLocked(ws), false);
 });
 
 test('terminating workers with pending waits neither crashes nor leaks', async (t) => {
   const ws = makeWorkspace(t);
-  const child = await holder(ws, 'holder');
+  const child = await holder(t, ws, 'holder');
   const output = execFileSync(process.execPath, [fixture('exit-while-waiting.js'), ws, 'worker'], {
     encoding: 'utf8',
     timeout: 60_000,
   });
   assert.equal(output, 'done\n');
-  child.kill('SIGKILL');
+  child.child.kill('SIGKILL');
   await child.exited;
   assert.equal(LoopLock.isLocked(ws), false);
 });
