@@ -159,8 +159,11 @@ export interface Binding {
   ): number | NativeFailure | null;
   /** Stops a watch; its callback is never called again. Unknown ids are ignored. Absent with `watchPaths`. */
   unwatchPaths?(id: number): void;
-  /** A time as records hold it (Date#toISOString's form); for tests. */
-  formatTimestamp(ms: number): string;
+  /**
+   * A time as records hold it (Date#toISOString's form). Only in a test
+   * build (`npm test` defines LOOP_LOCK_TEST_EXPORTS; see native/binding.cc).
+   */
+  formatTimestamp?(ms: number): string;
 }
 
 const SUPPORTED = new Set(['linux', 'darwin', 'win32']);

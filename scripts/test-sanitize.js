@@ -28,10 +28,11 @@ const logDir = path.join(work, 'logs');
 // Passed to node-gyp's make through the environment: gyp puts CXXFLAGS and
 // LDFLAGS after binding.gyp's own flags, so -O1 wins over -O3, and
 // _FORTIFY_SOURCE (whose checked string functions get in ASan's way) is
-// undefined again after binding.gyp defines it.
+// undefined again after binding.gyp defines it. A test build, like npm
+// test's: LOOP_LOCK_TEST_EXPORTS adds the exports only tests call.
 const SANITIZE = '-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer -g -O1';
 const BUILD_ENV = {
-  CXXFLAGS: `${SANITIZE} -U_FORTIFY_SOURCE`,
+  CXXFLAGS: `${SANITIZE} -U_FORTIFY_SOURCE -DLOOP_LOCK_TEST_EXPORTS`,
   LDFLAGS: '-fsanitize=address,undefined',
 };
 

@@ -437,8 +437,9 @@ test('the internal binding refuses arguments of the wrong type (TypeError) or si
     'b.fileKey({})',
     'b.filesystem(null)',
     "b.close('x')",
-    "b.formatTimestamp('x')",
   ];
+  // A test build's own export (see native/binding.cc), absent from a release build.
+  if (native().formatTimestamp !== undefined) typeErrors.push("b.formatTimestamp('x')");
   const rangeErrors = [
     'b.read(h, -1)',
     'b.read(h, -2)',

@@ -223,8 +223,13 @@ test('prompts around the size limit (up to about 1 MiB) round-trip or fail with 
   assert.ok(outcomes.has(null) && outcomes.has(RangeError), 'both sides of the limit were tried');
 });
 
-test('records stamp times exactly as Date#toISOString writes them, over the whole Date range', () => {
-  const { formatTimestamp } = native();
+// formatTimestamp is exported by test builds only (npm test, test:sanitize);
+// a release build, such as the prebuild the installed-package suites load,
+// leaves it out.
+const { formatTimestamp } = native();
+test('records stamp times exactly as Date#toISOString writes them, over the whole Date range', {
+  skip: formatTimestamp === undefined && 'the addon is a release build, without formatTimestamp',
+}, () => {
   const edges = [
     0, -1, 1, 951782400000 /* 2000-02-29 */, 4107542400000 /* 2100-03-01 */, 253402300799999 /* 9999 ends */,
     253402300800000 /* +010000 */, -62167219200000 /* year 0 */, -62167219200001 /* -000001 */, 8.64e15, -8.64e15,
