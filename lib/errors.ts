@@ -127,17 +127,15 @@ brand(UnsupportedPlatformError, 'UnsupportedPlatformError');
  */
 export interface NativeFailure extends Error {
   errno: number;
-  syscall: string;
+  /** Absent when no syscall ran (EBADF for a handle that names no open file). */
+  syscall?: string;
 }
 
 /** Whether `error` is the addon's failure (a node:fs error also passes: `toLockError` tells it first). */
 export function isNativeFailure(error: unknown): error is NativeFailure {
-  return (
-    typeof error === 'object' &&
-    error !== null &&
-    typeof (error as NativeFailure).errno === 'number' &&
-    typeof (error as NativeFailure).syscall === 'string'
-  );
+  if (typeof error !== 'object' || error === null) return false;
+  const { errno, syscall } = error as NativeFailure;
+  return typeof errno === 'number' && (syscall === undefined || typeof syscall === 'string');
 }
 
 // Plainer words for the failures bad input causes, keyed by "code syscall"

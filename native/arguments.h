@@ -12,11 +12,16 @@
 #define LOOP_LOCK_ARGUMENTS_H_
 
 #include <napi.h>
+#include <uv.h>
 
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <string>
+
+#include "delivery.h"
+#include "lock_core.h"
+#include "lock_file.h"
 
 namespace loop_lock {
 
@@ -89,6 +94,17 @@ inline bool HandleArg(const Napi::CallbackInfo& info, uint32_t* id) {
   const bool valid = value >= 1 && value <= UINT32_MAX && std::trunc(value) == value;
   *id = valid ? static_cast<uint32_t>(value) : 0;
   return true;
+}
+
+// The open LockFile whose handle is args[0], or nullptr with an exception
+// pending: a TypeError when it is not a number, EBADF when it names no open
+// file (a released guard used again), with no syscall, since none ran.
+inline LockFile* FileArg(const Napi::CallbackInfo& info, FileTable* files) {
+  uint32_t id = 0;
+  if (!HandleArg(info, &id)) return nullptr;
+  LockFile* file = files->Find(id);
+  if (file == nullptr) ThrowFailure(info.Env(), Status{-UV_EBADF, nullptr});
+  return file;
 }
 
 }  // namespace loop_lock

@@ -52,15 +52,9 @@ FileTable* FilesOf(const Napi::CallbackInfo& info) {
   return static_cast<FileTable*>(info.Data());
 }
 
-// Returns the open LockFile whose handle is args[0], or throws: a TypeError
-// when it is not a number, EBADF for a number that names no open file (a
-// released guard used again).
+// The open LockFile args[0] names, or nullptr with an exception pending (see FileArg).
 LockFile* OpenFileArg(const Napi::CallbackInfo& info) {
-  uint32_t id = 0;
-  if (!HandleArg(info, &id)) return nullptr;
-  LockFile* file = FilesOf(info)->Find(id);
-  if (file == nullptr) ThrowStatus(info.Env(), Status{-UV_EBADF, "fstat"});
-  return file;
+  return FileArg(info, FilesOf(info));
 }
 
 // maxBytes, the size bound of read() and probe().

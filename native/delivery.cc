@@ -19,9 +19,12 @@ napi_value NewFailure(napi_env env, const Status& status) {
           napi_ok ||
       napi_create_error(env, nullptr, message, &error) != napi_ok ||
       napi_create_int32(env, status.error, &errno_value) != napi_ok ||
-      napi_create_string_utf8(env, status.syscall, NAPI_AUTO_LENGTH, &syscall) != napi_ok ||
-      napi_set_named_property(env, error, "errno", errno_value) != napi_ok ||
-      napi_set_named_property(env, error, "syscall", syscall) != napi_ok) {
+      napi_set_named_property(env, error, "errno", errno_value) != napi_ok) {
+    return nullptr;
+  }
+  if (status.syscall != nullptr &&
+      (napi_create_string_utf8(env, status.syscall, NAPI_AUTO_LENGTH, &syscall) != napi_ok ||
+       napi_set_named_property(env, error, "syscall", syscall) != napi_ok)) {
     return nullptr;
   }
   return error;

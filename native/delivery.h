@@ -21,8 +21,8 @@ namespace loop_lock {
 bool CanRunJavaScript(napi_env env);
 
 // The value a failure becomes in JavaScript: an Error whose message is
-// ErrorText's, with errno and syscall (lib/errors.ts names them). nullptr
-// when it cannot be built.
+// ErrorText's, with errno and, when a syscall failed, syscall (lib/errors.ts
+// names them). nullptr when it cannot be built.
 napi_value NewFailure(napi_env env, const Status& status);
 
 // Throws NewFailure(status), unless it cannot be built or thrown.

@@ -494,15 +494,10 @@ void WaitManager::MaybeFinishTeardown() {
 // descriptor; without one (see InitBlockingWait) the backoff alone wakes it.
 napi_value Block(napi_env env, FileTable* files, WaitManager* manager,
                  const Napi::CallbackInfo& info) {
-  uint32_t id = 0;
+  LockFile* file = FileArg(info, files);
   std::string directory, name;
-  if (!HandleArg(info, &id) || !StringArg(info, 1, "directory", &directory) ||
+  if (file == nullptr || !StringArg(info, 1, "directory", &directory) ||
       !StringArg(info, 2, "name", &name)) {
-    return nullptr;
-  }
-  LockFile* file = files->Find(id);
-  if (file == nullptr) {
-    ThrowFailure(env, Status{-UV_EBADF, "fstat"});
     return nullptr;
   }
   bool locked = false;

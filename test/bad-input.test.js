@@ -6,10 +6,12 @@ const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const net = require('node:net');
 const os = require('node:os');
+const util = require('node:util');
 const path = require('node:path');
 const { spawnSync } = require('node:child_process');
 const { test } = require('node:test');
 const { AlreadyLockedError, LockError, LockParseError, LoopLock, MAX_METADATA_BYTES } = require('../dist');
+const { native } = require('../dist/native.js');
 const { FIXTURES, UNDER_WINE, makeWorkspace } = require('./helpers');
 
 const lockPathIn = (workspace) => path.join(workspace, '.ralph', 'loop.lock');
@@ -579,5 +581,17 @@ test('a path cut inside a multi-byte character at PATH_MAX is ENAMETOOLONG, not 
   for (const options of [{ lockFile }, { lockFile, networkFilesystem: 'allow' }]) {
     assertLockError(() => LoopLock.isLocked(head, options), 'ENAMETOOLONG', workspace);
     assertLockError(() => LoopLock.status(head, options), 'ENAMETOOLONG', workspace);
+  }
+});
+
+test('a handle that names no open file fails with EBADF and names no syscall, since none ran', (t) => {
+  const file = path.join(makeWorkspace(t), 'file');
+  fs.writeFileSync(file, '');
+  const b = native();
+  const h = b.open(file, false);
+  b.close(h);
+  for (const call of [() => b.identity(h), () => b.tryLock(h, false), () => b.lockBlocking(h, '/', 'x')]) {
+    // By name: the addon numbers errors as libuv does (see isErrno).
+    assert.throws(call, (error) => util.getSystemErrorName(-error.errno) === 'EBADF' && !('syscall' in error));
   }
 });
