@@ -2,7 +2,7 @@
   "targets": [
     {
       "target_name": "loop_lock",
-      "sources": ["native/lock_core.cc", "native/lock_file.cc", "native/record.cc", "native/delivery.cc", "native/waiter.cc", "native/watcher.cc", "native/binding.cc"],
+      "sources": ["native/lock_core.cc", "native/lock_file.cc", "native/record.cc", "native/delivery.cc", "native/inotify.cc", "native/waiter.cc", "native/watcher.cc", "native/binding.cc"],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       # The lowest Node-API version whose functions the addon calls: the
       # waiter's napi_add_async_cleanup_hook needs 8 (env cleanup hooks 3,

@@ -11,6 +11,7 @@
 
 #include "arguments.h"
 #include "delivery.h"
+#include "inotify.h"
 #include "lock_core.h"
 #include "lock_file.h"
 
@@ -35,8 +36,11 @@ constexpr uint64_t kFirstRetryMs = 1;
 constexpr uint64_t kMaxRetryMs = 100;
 
 #ifdef __linux__
-// How long the inotify descriptor outlives the last wait (see Inotify).
-constexpr uint64_t kInotifyIdleMs = 1000;
+// What a wait watches its directory for: the lock file closed (a holder's
+// release), and the file or the directory created, removed or moved.
+constexpr uint32_t kWaitMask = IN_CLOSE_WRITE | IN_CLOSE_NOWRITE | IN_DELETE | IN_CREATE |
+                               IN_MOVED_FROM | IN_MOVED_TO | IN_MOVE_SELF | IN_DELETE_SELF |
+                               IN_ONLYDIR;
 #endif
 
 // What woke a wait up, in the order of how much it says (see Sleep).
@@ -83,9 +87,12 @@ Status TryOnce(LockFile* file, bool check_path, bool* locked, Identity* identity
 }
 
 // All waits of one environment (the main thread or a worker), and the
-// inotify descriptor they share: one per environment, not one per wait,
-// since inotify instances are limited (128 per user by default).
-class WaitManager {
+// inotify descriptor they share (see inotify.h).
+class WaitManager final
+#ifdef __linux__
+    : private Inotify::Owner
+#endif
+{
  public:
   WaitManager(napi_env env, FileTable* files) : env_(env), files_(files) {
     napi_get_uv_event_loop(env, &loop_);
@@ -118,25 +125,14 @@ class WaitManager {
   void Arm(Wait* wait, uint64_t delay);
 
 #ifdef __linux__
-  // The inotify descriptor and its poll handle exist only while some wait
-  // watches a directory, so an idle process holds no descriptor for them.
-  //
-  // It stays open for a while after the last watch is gone: closing an
-  // inotify descriptor waits for an RCU grace period (milliseconds, on the
-  // event loop), which a stream of short waits would otherwise pay each time.
-  struct Inotify {
-    WaitManager* manager;
-    int fd;
-    uv_poll_t poll;
-    uv_timer_t idle;
-    int open_handles;
-    std::unordered_map<int, int> watch_refs;  // watch descriptor -> waits
-  };
-
+  // The inotify descriptor exists only while some wait watches a directory
+  // (and a while after: see inotify.h), so an idle process holds none.
   int AddWatch(const std::string& directory);
   void RemoveWatch(int watch);
   void CloseInotify();
-  void OnInotifyReadable();
+  void OnInotifyReadable() override;
+  void OnInotifyIdle() override { CloseInotify(); }
+  void OnInotifyClosed() override;
   // Reads every pending event and passes each to on_event with what it
   // means for a wait; then lets go of the watches the kernel dropped.
   template <typename OnEvent>
@@ -295,72 +291,29 @@ void WaitManager::Dispose(Wait* wait) {
 
 #ifdef __linux__
 int WaitManager::AddWatch(const std::string& directory) {
-  if (inotify_ == nullptr) {
-    // Without inotify (instances exhausted, or a kernel without it) waits
-    // still work, by the backoff poll alone.
-    const int fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-    if (fd < 0) return -1;
-    inotify_ = new Inotify{this, fd, {}, {}, 2, {}};
-    if (uv_poll_init(loop_, &inotify_->poll, fd) != 0) {
-      close(fd);
-      delete inotify_;
-      inotify_ = nullptr;
-      return -1;
-    }
-    inotify_->poll.data = inotify_;
-    uv_timer_init(loop_, &inotify_->idle);
-    inotify_->idle.data = inotify_;
-    uv_unref(reinterpret_cast<uv_handle_t*>(&inotify_->idle));
-    // The waits' timers keep the process alive; the shared poll must not.
-    uv_unref(reinterpret_cast<uv_handle_t*>(&inotify_->poll));
-    uv_poll_start(&inotify_->poll, UV_READABLE, [](uv_poll_t* poll, int status, int) {
-      auto* inotify = static_cast<Inotify*>(poll->data);
-      if (status == 0) inotify->manager->OnInotifyReadable();
-    });
-  }
-  const int watch = inotify_add_watch(
-      inotify_->fd, directory.c_str(),
-      IN_CLOSE_WRITE | IN_CLOSE_NOWRITE | IN_DELETE | IN_CREATE | IN_MOVED_FROM |
-          IN_MOVED_TO | IN_MOVE_SELF | IN_DELETE_SELF | IN_ONLYDIR);
-  if (watch < 0) {
-    if (inotify_->watch_refs.empty()) CloseInotify();
-    return -1;
-  }
-  uv_timer_stop(&inotify_->idle);
-  ++inotify_->watch_refs[watch];
+  // Without inotify (instances exhausted, or a kernel without it) waits
+  // still work, by the backoff poll alone.
+  if (inotify_ == nullptr) inotify_ = Inotify::Open(loop_, this);
+  if (inotify_ == nullptr) return -1;
+  const int watch = inotify_->AddWatch(directory, kWaitMask);
+  if (watch < 0 && !inotify_->HasWatches()) CloseInotify();
   return watch;
 }
 
 void WaitManager::RemoveWatch(int watch) {
-  if (inotify_ == nullptr) return;
-  auto it = inotify_->watch_refs.find(watch);
-  if (it == inotify_->watch_refs.end() || --it->second > 0) return;
-  inotify_rm_watch(inotify_->fd, watch);
-  inotify_->watch_refs.erase(it);
-  if (!inotify_->watch_refs.empty()) return;
-  uv_timer_start(&inotify_->idle, [](uv_timer_t* idle) {
-    static_cast<Inotify*>(idle->data)->manager->CloseInotify();
-  }, kInotifyIdleMs, 0);
+  if (inotify_ != nullptr) inotify_->RemoveWatch(watch);
 }
 
 void WaitManager::CloseInotify() {
   Inotify* inotify = inotify_;
   inotify_ = nullptr;
-  uv_poll_stop(&inotify->poll);
-  uv_timer_stop(&inotify->idle);
-  closing_handles_ += 2;
-  const auto on_closed = [](uv_handle_t* handle) {
-    auto* closed = static_cast<Inotify*>(handle->data);
-    WaitManager* manager = closed->manager;
-    --manager->closing_handles_;
-    if (--closed->open_handles == 0) {
-      close(closed->fd);
-      delete closed;
-    }
-    manager->MaybeFinishTeardown();
-  };
-  uv_close(reinterpret_cast<uv_handle_t*>(&inotify->poll), on_closed);
-  uv_close(reinterpret_cast<uv_handle_t*>(&inotify->idle), on_closed);
+  ++closing_handles_;
+  inotify->Close();
+}
+
+void WaitManager::OnInotifyClosed() {
+  --closing_handles_;
+  MaybeFinishTeardown();
 }
 
 void WaitManager::OnInotifyReadable() {
@@ -380,7 +333,7 @@ void WaitManager::ReadEvents(OnEvent on_event) {
   // on_event may run JavaScript, which may finish the last wait and close
   // the inotify descriptor: stop reading as soon as it is gone.
   while (inotify_ != nullptr) {
-    const int fd = inotify_->fd;
+    const int fd = inotify_->fd();
     const ssize_t length = read(fd, buffer, sizeof buffer);
     if (length <= 0) break;
     for (ssize_t offset = 0; offset < length;) {
@@ -390,7 +343,7 @@ void WaitManager::ReadEvents(OnEvent on_event) {
                                          IN_MOVED_TO | IN_MOVE_SELF | IN_DELETE_SELF |
                                          IN_IGNORED)) != 0;
       on_event(*event, moved ? Wake::kRenamed : Wake::kClosed);
-      if ((event->mask & IN_IGNORED) != 0 && inotify_ != nullptr && inotify_->fd == fd) {
+      if ((event->mask & IN_IGNORED) != 0 && inotify_ != nullptr && inotify_->fd() == fd) {
         // The directory is gone and the kernel dropped the watch; waits
         // still on it were just told their file is stale.
         for (const auto& [id, wait] : waits_) {
@@ -436,7 +389,7 @@ Wake WaitManager::Sleep(int watch, const std::string& name, uint64_t delay_ms) {
   // A negative descriptor makes poll() a plain sleep: the backoff alone,
   // without an inotify instance.
   struct pollfd entry = {-1, POLLIN, 0};
-  if (watch >= 0 && inotify_ != nullptr) entry.fd = inotify_->fd;
+  if (watch >= 0 && inotify_ != nullptr) entry.fd = inotify_->fd();
   // EINTR (a signal) ends the slice early, like the timeout.
   if (poll(&entry, 1, static_cast<int>(delay_ms)) <= 0) return Wake::kTimer;
   // Something changed in some watched directory: try again at once, with
