@@ -18,6 +18,8 @@
 #include <cstdint>
 #include <cstring>
 
+#include "eintr.h"
+
 namespace loop_lock {
 namespace {
 
@@ -35,10 +37,7 @@ Status OpenLockFile(const char* path, OpenMode mode, FileHandle* fd, FileId* id)
   // came. Regular files ignore it, and flock() never looks at it.
   const int flags = O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK |
                     (mode == OpenMode::kCreate ? O_RDWR | O_CREAT : O_RDONLY);
-  int result;
-  do {
-    result = open(path, flags, 0666);
-  } while (result < 0 && errno == EINTR);
+  const int result = RetryOnEintr([&] { return open(path, flags, 0666); });
   // open() of a unix socket, or of a device whose driver is missing, fails
   // with ENXIO: it is no regular file either, refused like a FIFO.
   if (result < 0 && errno == ENXIO) return Status{EINVAL, "open"};
@@ -67,10 +66,7 @@ Status OpenLockFile(const char* path, OpenMode mode, FileHandle* fd, FileId* id)
 
 Status TryLock(FileHandle fd, bool shared, bool* locked) {
   const int operation = (shared ? LOCK_SH : LOCK_EX) | LOCK_NB;
-  int result;
-  do {
-    result = flock(fd, operation);
-  } while (result < 0 && errno == EINTR);
+  const int result = RetryOnEintr([&] { return flock(fd, operation); });
   if (result == 0) {
     *locked = true;
     return Status{};
@@ -87,11 +83,10 @@ Status WriteAt(FileHandle fd, const char* head, size_t head_length, const char* 
   struct iovec parts[2] = {{const_cast<char*>(head), head_length},
                            {const_cast<char*>(tail), tail_length}};
   const char* syscall = tail_length == 0 ? "pwrite" : "pwritev";
-  ssize_t n;
-  do {
-    n = tail_length == 0 ? pwrite(fd, head, head_length, static_cast<off_t>(offset))
-                         : pwritev(fd, parts, 2, static_cast<off_t>(offset));
-  } while (n < 0 && errno == EINTR);
+  const ssize_t n = RetryOnEintr([&] {
+    return tail_length == 0 ? pwrite(fd, head, head_length, static_cast<off_t>(offset))
+                            : pwritev(fd, parts, 2, static_cast<off_t>(offset));
+  });
   if (n < 0) return Fail(syscall);
   if (n == 0) return Status{EIO, syscall};
   *written = static_cast<size_t>(n);
@@ -99,20 +94,14 @@ Status WriteAt(FileHandle fd, const char* head, size_t head_length, const char* 
 }
 
 Status ReadAt(FileHandle fd, char* buffer, size_t length, uint64_t offset, size_t* read) {
-  ssize_t n;
-  do {
-    n = pread(fd, buffer, length, static_cast<off_t>(offset));
-  } while (n < 0 && errno == EINTR);
+  const ssize_t n = RetryOnEintr([&] { return pread(fd, buffer, length, static_cast<off_t>(offset)); });
   if (n < 0) return Fail("pread");
   *read = static_cast<size_t>(n);
   return Status{};
 }
 
 Status Truncate(FileHandle fd, uint64_t length) {
-  int result;
-  do {
-    result = ftruncate(fd, static_cast<off_t>(length));
-  } while (result < 0 && errno == EINTR);
+  const int result = RetryOnEintr([&] { return ftruncate(fd, static_cast<off_t>(length)); });
   return result < 0 ? Fail("ftruncate") : Status{};
 }
 
@@ -146,10 +135,7 @@ Status CheckIdentity(FileHandle, const char* path, const FileId& held, Identity*
 
 Status FilesystemOf(FileHandle fd, const char*, FilesystemId* id) {
   struct statfs st;
-  int result;
-  do {
-    result = fstatfs(fd, &st);
-  } while (result < 0 && errno == EINTR);
+  const int result = RetryOnEintr([&] { return fstatfs(fd, &st); });
   if (result < 0) return Fail("fstatfs");
 #ifdef __APPLE__
   // macOS numbers filesystem types in the order they register; only the

@@ -13,6 +13,8 @@
 #include <cstring>
 #include <mutex>
 
+#include "eintr.h"
+
 namespace loop_lock {
 namespace {
 
@@ -41,11 +43,7 @@ off_t MarkOffset(int64_t pid) {
 }
 
 int OfdLock(int fd, int command, struct flock* range) {
-  int result;
-  do {
-    result = fcntl(fd, command, range);
-  } while (result < 0 && errno == EINTR);
-  return result;
+  return RetryOnEintr([&] { return fcntl(fd, command, range); });
 }
 
 bool IsMarked(int fd, int64_t pid) {
@@ -133,8 +131,8 @@ bool ReadKernelLocks(int fd, const FileId& id, int64_t pid, bool* holds) {
   Rank best = kNone;
   *holds = false;
   for (;;) {
-    const ssize_t n = pread(fd, buffer + kept, sizeof buffer - 1 - kept, offset);
-    if (n < 0 && errno == EINTR) continue;
+    const ssize_t n =
+        RetryOnEintr([&] { return pread(fd, buffer + kept, sizeof buffer - 1 - kept, offset); });
     if (n < 0) return false;
     offset += n;
     kept += static_cast<size_t>(n);
