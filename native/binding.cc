@@ -33,6 +33,15 @@ Napi::Value ThrowStatus(Napi::Env env, const Status& status) {
   return env.Undefined();
 }
 
+// What JavaScript gets from a call into the lock core: what `value()` makes
+// when `status` says it succeeded, else the failure, thrown. `value` runs
+// only on success, so it may read what the call filled in.
+template <typename MakeValue>
+Napi::Value Reply(Napi::Env env, const Status& status, MakeValue value) {
+  if (!status.ok()) return ThrowStatus(env, status);
+  return value();
+}
+
 // What read() returns for a record's bytes: the text, or one failure shape
 // for bytes that cannot be a record: EFBIG when larger than max_bytes,
 // EILSEQ when not UTF-8 (named by the read that returned them).
@@ -78,8 +87,9 @@ Napi::Value Open(const Napi::CallbackInfo& info) {
   FileHandle handle;
   FileId id;
   const Status status = OpenLockFile(path.c_str(), mode, &handle, &id);
-  if (!status.ok()) return ThrowStatus(env, status);
-  return Napi::Number::New(env, FilesOf(info)->Add(handle, std::move(path), id));
+  return Reply(env, status, [&] {
+    return Napi::Number::New(env, FilesOf(info)->Add(handle, std::move(path), id));
+  });
 }
 
 // tryLock(handle, shared): boolean, false when another holder conflicts
@@ -89,9 +99,8 @@ Napi::Value TryLockFile(const Napi::CallbackInfo& info) {
   if (file == nullptr || !BoolArg(info, 1, "shared", &shared)) return info.Env().Undefined();
   bool locked = false;
   const Status status = TryLock(file->handle(), shared, &locked);
-  if (!status.ok()) return ThrowStatus(info.Env(), status);
   if (locked) file->MarkLocked();
-  return Napi::Boolean::New(info.Env(), locked);
+  return Reply(info.Env(), status, [&] { return Napi::Boolean::New(info.Env(), locked); });
 }
 
 // claim(handle, pid, promptJson): the record's time (ms since the epoch)
@@ -111,9 +120,10 @@ Napi::Value ClaimFile(const Napi::CallbackInfo& info) {
   int64_t started_ms = 0;
   const Status status =
       file->Claim(static_cast<uint32_t>(pid), prompt_json, &claimed, &started_ms);
-  if (!status.ok()) return ThrowStatus(env, status);
-  if (!claimed) return env.Null();
-  return Napi::Number::New(env, static_cast<double>(started_ms));
+  return Reply(env, status, [&]() -> Napi::Value {
+    if (!claimed) return env.Null();
+    return Napi::Number::New(env, static_cast<double>(started_ms));
+  });
 }
 
 // read(handle, maxBytes): string; fails with EFBIG when the file is larger
@@ -125,8 +135,7 @@ Napi::Value Read(const Napi::CallbackInfo& info) {
   if (file == nullptr || !MaxBytesArg(info, 1, &max_bytes)) return env.Undefined();
   std::string bytes;
   const Status status = ReadRecord(file->handle(), max_bytes, &bytes);
-  if (!status.ok()) return ThrowStatus(env, status);
-  return RecordValue(env, bytes, max_bytes);
+  return Reply(env, status, [&] { return RecordValue(env, bytes, max_bytes); });
 }
 
 // probe(path): undefined when there is no lock file, else whether someone
@@ -153,7 +162,7 @@ Napi::Value Probe(const Napi::CallbackInfo& info) {
   bool free = false;
   status = TryLock(file, true, &free);
   Release(file, free);
-  return status.ok() ? Napi::Boolean::New(env, !free) : ThrowStatus(env, status);
+  return Reply(env, status, [&] { return Napi::Boolean::New(env, !free); });
 }
 
 // heldBy(handle, pid): whether pid holds the lock on the handle's inode, as
@@ -181,8 +190,8 @@ Napi::Value CheckFileIdentity(const Napi::CallbackInfo& info) {
   Identity identity = Identity::kSame;
   long long size = -1;
   const Status status = file->Identify(&identity, &size);
-  if (!status.ok()) return ThrowStatus(info.Env(), status);
-  return Napi::Number::New(info.Env(), static_cast<int>(identity));
+  return Reply(info.Env(), status,
+               [&] { return Napi::Number::New(info.Env(), static_cast<int>(identity)); });
 }
 
 // fileKey(handle): "dev:ino", naming the inode for same-thread deadlock checks
@@ -216,16 +225,16 @@ Napi::Value Filesystem(const Napi::CallbackInfo& info) {
   if (file == nullptr) return info.Env().Undefined();
   FilesystemId id;
   const Status status = FilesystemOf(file->handle(), file->path().c_str(), &id);
-  if (!status.ok()) return ThrowStatus(info.Env(), status);
-  if (!id.name.empty()) return Napi::String::New(info.Env(), id.name);
-  return Napi::Number::New(info.Env(), static_cast<double>(id.magic));
+  return Reply(info.Env(), status, [&]() -> Napi::Value {
+    if (!id.name.empty()) return Napi::String::New(info.Env(), id.name);
+    return Napi::Number::New(info.Env(), static_cast<double>(id.magic));
+  });
 }
 
 // killChildrenOnExit(): void; see KillChildrenOnExit (ENOTSUP on POSIX)
 Napi::Value KillChildren(const Napi::CallbackInfo& info) {
   const Status status = KillChildrenOnExit();
-  if (!status.ok()) return ThrowStatus(info.Env(), status);
-  return info.Env().Undefined();
+  return Reply(info.Env(), status, [&] { return info.Env().Undefined(); });
 }
 
 // close(handle): void, idempotent; unlocks, then closes
