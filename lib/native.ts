@@ -92,9 +92,9 @@ export interface Binding {
   read(handle: Handle, maxBytes: number): string;
   /**
    * Opens read-only, takes flock(LOCK_SH|LOCK_NB) and closes, in one call:
-   * undefined when there is no file, else whether someone holds it.
+   * whether someone holds the lock; false when there is no file.
    */
-  probe(path: string): boolean | undefined;
+  probe(path: string): boolean;
   /**
    * Whether process `pid` holds the lock on the handle's inode. Linux asks
    * the kernel (/proc/locks: the pid that took each flock() lock); where

@@ -18,7 +18,7 @@ export function isLocked({ lockPath, policy }: Resolved): boolean {
   const binding = native();
   if (!filesystemCleared(lockPath, policy) && !checkExistingFilesystem(binding, lockPath, policy)) return false;
   try {
-    return binding.probe(lockPath) === true;
+    return binding.probe(lockPath);
   } catch (error) {
     throw toLockError(error, lockPath);
   }

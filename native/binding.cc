@@ -138,8 +138,8 @@ Napi::Value Read(const Napi::CallbackInfo& info) {
   return Reply(env, status, [&] { return RecordValue(env, bytes, max_bytes); });
 }
 
-// probe(path): undefined when there is no lock file, else whether someone
-// holds it. The descriptor lives only within this call, so it needs no
+// probe(path): whether someone holds the lock (false when there is no lock
+// file: nobody can). The descriptor lives only within this call, so it needs no
 // handle: isLocked() costs one crossing into the addon and no allocation.
 Napi::Value Probe(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -157,7 +157,7 @@ Napi::Value Probe(const Napi::CallbackInfo& info) {
   FileHandle file;
   FileId id;
   Status status = OpenLockFile(path, OpenMode::kReadOnly, &file, &id);
-  if (status.error == -UV_ENOENT) return env.Undefined();
+  if (status.error == -UV_ENOENT) return Napi::Boolean::New(env, false);
   if (!status.ok()) return ThrowStatus(env, status);
   bool free = false;
   status = TryLock(file, true, &free);
