@@ -146,17 +146,17 @@ export interface Binding {
   /**
    * Watches directories with inotify (see native/watcher.h): `roles[i]` and
    * `names[i]` say what matters in `directories[i]`. Calls back with the
-   * `WatchEvent` bits seen since the last call. Returns the watch's id, a
-   * failure (ENOENT or ENOTDIR: a directory went away since it was listed),
-   * or null where there is no inotify. Absent, like `wait`, where the addon
-   * cannot watch the event loop (Bun, Deno); see lib/watch.ts.
+   * `WatchEvent` bits seen since the last call. Returns the watch's id, or
+   * null where there is no inotify; fails with ENOENT or ENOTDIR when a
+   * directory went away since it was listed. Absent, like `wait`, where the
+   * addon cannot watch the event loop (Bun, Deno); see lib/watch.ts.
    */
   watchPaths?(
     directories: string[],
     roles: WatchRole[],
     names: string[],
     callback: (events: number) => void,
-  ): number | NativeFailure | null;
+  ): number | null;
   /** Stops a watch; its callback is never called again. Unknown ids are ignored. Absent with `watchPaths`. */
   unwatchPaths?(id: number): void;
   /**

@@ -1,6 +1,6 @@
 import { statSync } from 'node:fs';
 import { basename, dirname } from 'node:path';
-import { isErrno, type NativeFailure, toLockError } from './errors.js';
+import { isErrno, isNativeFailure, toLockError } from './errors.js';
 import { checkFilesystem } from './filesystem.js';
 import type { LockMetadata } from './metadata.js';
 import { type Binding, type Handle, Identity, native, WatchEvent, WatchRole } from './native.js';
@@ -94,10 +94,6 @@ function directoriesToWatch(lockPath: string): { directories: string[]; roles: W
   return { directories, roles, names };
 }
 
-function isNativeFailure(value: number | NativeFailure | null): value is NativeFailure {
-  return typeof value === 'object' && value !== null;
-}
-
 /**
  * The state of one lock path, for every watch of it in this thread: one
  * descriptor on the lock file, one set of inotify watches (or one poll), one
@@ -179,10 +175,13 @@ class LockFeed {
     if (this.polling) return;
     for (let attempt = 0; watchPaths !== undefined && attempt < MAX_REWATCHES; attempt++) {
       const { directories, roles, names } = directoriesToWatch(this.lockPath);
-      const id = watchPaths(directories, roles, names, (events) => this.onEvents(events));
-      if (isNativeFailure(id)) {
-        const vanished = isErrno(id, 'ENOENT') || isErrno(id, 'ENOTDIR');
-        if (vanished) continue;
+      let id: number | null;
+      try {
+        id = watchPaths(directories, roles, names, (events) => this.onEvents(events));
+      } catch (error) {
+        if (!isNativeFailure(error)) throw error;
+        // A directory went away since it was listed: list them again.
+        if (isErrno(error, 'ENOENT') || isErrno(error, 'ENOTDIR')) continue;
         break;
       }
       if (id === null) break;

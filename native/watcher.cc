@@ -124,18 +124,6 @@ class WatchManager {
   int closing_handles_ = 0;
 };
 
-napi_value MakeFailure(napi_env env, int error, const char* syscall) {
-  napi_value object;
-  napi_value errno_value;
-  napi_value syscall_value;
-  if (napi_create_object(env, &object) != napi_ok) return nullptr;
-  napi_create_int32(env, error, &errno_value);
-  napi_create_string_utf8(env, syscall, NAPI_AUTO_LENGTH, &syscall_value);
-  napi_set_named_property(env, object, "errno", errno_value);
-  napi_set_named_property(env, object, "syscall", syscall_value);
-  return object;
-}
-
 bool StringAt(napi_env env, napi_value array, uint32_t index, std::string* out) {
   napi_value value;
   size_t length = 0;
@@ -147,7 +135,8 @@ bool StringAt(napi_env env, napi_value array, uint32_t index, std::string* out) 
   return napi_get_value_string_utf8(env, value, out->data(), length + 1, &length) == napi_ok;
 }
 
-// watchPaths(directories, roles, names, callback): id | { errno, syscall } | null
+// watchPaths(directories, roles, names, callback): id, or null where there
+// is no inotify; fails as every call does (ThrowFailure) when it cannot watch
 napi_value WatchManager::Start(napi_env env, napi_value directories, napi_value roles,
                                napi_value names, napi_value callback) {
   napi_value null_value;
@@ -155,7 +144,10 @@ napi_value WatchManager::Start(napi_env env, napi_value directories, napi_value 
   if (!usable_ || tearing_down_) return null_value;
   uint32_t count = 0;
   if (napi_get_array_length(env, directories, &count) != napi_ok) return null_value;
-  if (inotify_ == nullptr && !OpenInotify()) return MakeFailure(env, errno, "inotify_init1");
+  if (inotify_ == nullptr && !OpenInotify()) {
+    ThrowFailure(env, Status{errno, "inotify_init1"});
+    return nullptr;
+  }
   auto* watch = new Watch();
   for (uint32_t i = 0; i < count; ++i) {
     std::string path;
@@ -176,7 +168,8 @@ napi_value WatchManager::Start(napi_env env, napi_value directories, napi_value 
     if (wd < 0) {
       const int error = errno;
       Dispose(watch);
-      return MakeFailure(env, error, "inotify_add_watch");
+      ThrowFailure(env, Status{error, "inotify_add_watch"});
+      return nullptr;
     }
     AddRef(wd);
     watch->directories.push_back(Directory{wd, watch_role, std::move(name)});

@@ -37,10 +37,11 @@ enum WatchEvent {
   kPathChanged = 16,     // a directory of the path was moved, removed or created
 };
 
-// Adds watchPaths(directories, roles, names, callback) -> id, or an error
-// object { errno, syscall } (ENOENT, ENOTDIR: a directory went away since it
-// was listed; anything else: inotify cannot be used), or null where there
-// is no inotify; and unwatchPaths(id). Unknown ids are ignored.
+// Adds watchPaths(directories, roles, names, callback) -> id, or null where
+// there is no inotify, failing as every call does (an Error with errno and
+// syscall: ENOENT, ENOTDIR when a directory went away since it was listed;
+// anything else when inotify cannot be used); and unwatchPaths(id). Unknown
+// ids are ignored.
 void InitWatcher(Napi::Env env, Napi::Object exports);
 
 }  // namespace loop_lock
