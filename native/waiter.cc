@@ -161,16 +161,27 @@ class WaitManager final
 // wait(handle, directory, name, pid, promptJson, callback): number
 Napi::Value WaitManager::Start(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  const uint32_t file_id = info[0].As<Napi::Number>().Uint32Value();
+  uint32_t file_id = 0;
+  std::string directory, name, prompt_json;
+  uint64_t pid = 0;
+  if (!HandleArg(info, &file_id) || !StringArg(info, 1, "directory", &directory) ||
+      !StringArg(info, 2, "name", &name) || !IntegerArg(info, 3, "pid", UINT32_MAX, &pid) ||
+      !StringArg(info, 4, "promptJson", &prompt_json)) {
+    return env.Undefined();
+  }
+  if (!info[5].IsFunction()) {
+    ThrowArgument(info, false, "callback", "a function");
+    return env.Undefined();
+  }
   auto* wait = new Wait();
   wait->manager = this;
   wait->id = next_id_++;
   if (next_id_ == 0) next_id_ = 1;
   wait->file_id = file_id;
-  wait->directory = info[1].As<Napi::String>().Utf8Value();
-  wait->name = info[2].As<Napi::String>().Utf8Value();
-  wait->pid = info[3].As<Napi::Number>().Uint32Value();
-  wait->prompt_json = info[4].As<Napi::String>().Utf8Value();
+  wait->directory = std::move(directory);
+  wait->name = std::move(name);
+  wait->pid = static_cast<uint32_t>(pid);
+  wait->prompt_json = std::move(prompt_json);
   wait->callback = Napi::Persistent(info[5].As<Napi::Function>());
   napi_async_init(env, nullptr, Napi::String::New(env, "LoopLockWait"),
                   &wait->async_context);
@@ -499,8 +510,11 @@ void InitWaiter(Napi::Env env, Napi::Object exports, FileTable* files) {
   exports.Set("cancelWait", Napi::Function::New(
                                 env,
                                 [](const Napi::CallbackInfo& info) -> Napi::Value {
-                                  static_cast<WaitManager*>(info.Data())
-                                      ->Cancel(info[0].As<Napi::Number>().Uint32Value());
+                                  uint64_t id = 0;
+                                  if (IntegerArg(info, 0, "id", UINT32_MAX, &id)) {
+                                    static_cast<WaitManager*>(info.Data())
+                                        ->Cancel(static_cast<uint32_t>(id));
+                                  }
                                   return info.Env().Undefined();
                                 },
                                 "cancelWait", manager));

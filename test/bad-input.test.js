@@ -442,6 +442,20 @@ test('the internal binding refuses arguments of the wrong type (TypeError) or si
   ];
   // A test build's own export (see native/binding.cc), absent from a release build.
   if (native().formatTimestamp !== undefined) typeErrors.push("b.formatTimestamp('x')");
+  // The event-loop waiter, absent where the addon leaves it out (Bun, Deno).
+  const waits = native().wait !== undefined;
+  if (waits) {
+    typeErrors.push(
+      "b.wait('x', '/tmp', 'a', 1, '\"\"', () => {})",
+      "b.wait(h, 5, 'a', 1, '\"\"', () => {})",
+      "b.wait(h, '/tmp', null, 1, '\"\"', () => {})",
+      "b.wait(h, '/tmp', 'a', '1', '\"\"', () => {})",
+      "b.wait(h, '/tmp', 'a', 1, {}, () => {})",
+      "b.wait(h, '/tmp', 'a', 1, '\"\"', 'not a function')",
+      "b.wait(h, '/tmp', 'a', 1, '\"\"')",
+      "b.cancelWait('x')",
+    );
+  }
   const rangeErrors = [
     'b.read(h, -1)',
     'b.read(h, -2)',
@@ -453,6 +467,7 @@ test('the internal binding refuses arguments of the wrong type (TypeError) or si
     'b.heldBy(h, 2 ** 32)',
     `b.claim(h, -1, '""')`,
     `b.claim(h, 2 ** 32, '""')`,
+    ...(waits ? ["b.wait(h, '/tmp', 'a', -1, '\"\"', () => {})", 'b.cancelWait(-1)', 'b.cancelWait(1.5)'] : []),
   ];
   const within = `b.read(h, ${MAX_METADATA_BYTES})`;
   const input = JSON.stringify({ file, calls: [...typeErrors, ...rangeErrors, within] });
