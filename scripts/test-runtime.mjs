@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { delimiter, dirname, join, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const DEFAULT_FILES = ['api.test.js', 'acquire.test.js', 'processes.test.js', 'cli.test.js'];
+const DEFAULT_FILES = ['api.test.js', 'acquire.test.js', 'processes.test.js', 'cli.test.js', 'watch.test.js'];
 
 // Per-test timeout for `bun test`, whose default (5 s) is shorter than the
 // slowest of these tests on a busy machine; node:test and Deno have none.
@@ -74,7 +74,8 @@ try {
   const tests = join(project, 'test');
   mkdirSync(tests);
   cpSync(join(root, 'test', 'fixtures'), join(tests, 'fixtures'), { recursive: true });
-  for (const file of ['helpers.js', ...files]) {
+  cpSync(join(root, 'test', 'rust-peer'), join(tests, 'rust-peer'), { recursive: true });
+  for (const file of ['helpers.js', 'rust-peer-tool.js', ...files]) {
     writeFileSync(join(tests, file), readFileSync(join(root, 'test', file)));
   }
 
