@@ -95,14 +95,21 @@ test('a record under a flock(1) holder, which writes none, names no holder', { s
   assert.equal(LoopLock.readExisting(workspace)?.pid, process.pid, 'the record itself is still there to read');
 });
 
-test('the record of a SIGKILLed holder names no one once a foreign holder has the lock', { skip: noFlock }, async (t) => {
-  const workspace = makeWorkspace(t);
+// A child takes the lock, is named while alive, then is SIGKILLed: its
+// record stays in the file, its pid is dead. Returns that pid.
+async function leaveKilledHoldersRecord(t, workspace) {
   const holder = startChild(t, 'holder.js', [JSON.stringify({ workspace, prompt: 'killed', mode: 'try' })]);
   const { pid } = await holder.next('locked');
   assert.equal(LoopLock.status(workspace).holder?.pid, pid, 'a live holder is named');
   holder.child.kill('SIGKILL');
   await holder.exited;
   assert.equal(isAlive(pid), false);
+  return pid;
+}
+
+test('the record of a SIGKILLed holder names no one once a foreign holder has the lock', { skip: noFlock }, async (t) => {
+  const workspace = makeWorkspace(t);
+  const pid = await leaveKilledHoldersRecord(t, workspace);
   assert.equal(LoopLock.status(workspace).locked, false);
 
   await holdWithFlock(t, workspace);
@@ -123,12 +130,7 @@ test('a holder in this very process is named, by status and by a losing tryAcqui
 // which writes nothing), and a live holder is named.
 test('a live holder is named, and a dead one\'s record under a holder that writes none is not', async (t) => {
   const workspace = makeWorkspace(t);
-  const holder = startChild(t, 'holder.js', [JSON.stringify({ workspace, prompt: 'killed', mode: 'try' })]);
-  const { pid } = await holder.next('locked');
-  assert.equal(LoopLock.status(workspace).holder?.pid, pid, 'a live holder is named');
-  holder.child.kill('SIGKILL');
-  await holder.exited;
-  assert.equal(isAlive(pid), false);
+  const pid = await leaveKilledHoldersRecord(t, workspace);
 
   const binding = native();
   const handle = binding.open(lockPathIn(workspace), false);
