@@ -26,7 +26,7 @@ const BURST_PROBES = 7;
 const POLL_FIRST_MS = 10;
 const POLL_MAX_MS = 250;
 
-// How often the directories may vanish between being listed and watched
+// How often the directories may change between being listed and watched
 // before the feed settles for the poll.
 const MAX_REWATCHES = 16;
 
@@ -92,6 +92,12 @@ function directoriesToWatch(lockPath: string): { directories: string[]; roles: W
     above = dirname(above);
   }
   return { directories, roles, names };
+}
+
+type WatchList = ReturnType<typeof directoriesToWatch>;
+
+function sameWatchList(a: WatchList, b: WatchList): boolean {
+  return a.directories.length === b.directories.length && a.directories.every((d, i) => d === b.directories[i]);
 }
 
 /**
@@ -187,7 +193,9 @@ class LockFeed {
       if (id === null) break;
       this.unwatch();
       this.watchId = id;
-      return;
+      // A directory made on the path between listing and watching came
+      // before its parent was watched, unseen: list again, now watched.
+      if (sameWatchList(directoriesToWatch(this.lockPath), { directories, roles, names })) return;
     }
     this.unwatch();
     this.startPolling();

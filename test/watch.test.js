@@ -203,6 +203,36 @@ test('mv of the workspace while watched follows the path: free while moved away,
   await until_(states, heldBy(other.pid), 'the new workspace');
 });
 
+test('a directory made on the path between the watcher listing it and watching it is followed', async (t) => {
+  if (native().watchPaths === undefined) return t.skip('no inotify watcher here (Bun, Deno): watch() polls');
+  const workspace = path.join(makeWorkspace(t), 'ws');
+  const ralph = path.join(workspace, '.ralph');
+  // The race, made certain: .ralph appears just after the watcher found it
+  // missing, before it watches the workspace for it.
+  const { statSync } = fs;
+  let madeLate = false;
+  fs.statSync = function statThenMake(file, ...rest) {
+    try {
+      return statSync.call(this, file, ...rest);
+    } finally {
+      if (file === ralph && !madeLate && fs.existsSync(workspace)) {
+        fs.mkdirSync(ralph);
+        madeLate = true;
+      }
+    }
+  };
+  t.after(() => {
+    fs.statSync = statSync;
+  });
+  const states = LoopLock.watch(workspace);
+  t.after(() => states.return());
+  assert.deepEqual(await nextState(states, 'the first state'), FREE);
+  fs.mkdirSync(workspace);
+  const holder = await startHolder(t, workspace, 'behind a late directory');
+  await until_(states, heldBy(holder.pid), 'the holder');
+  assert.ok(madeLate, 'the watcher lists the path with fs.statSync');
+});
+
 test('bursts are coalesced: the last state is the current one, never one state twice in a row', async (t) => {
   const workspace = makeWorkspace(t);
   const states = LoopLock.watch(workspace);
