@@ -4,6 +4,8 @@
 
 #include <unistd.h>
 
+#include <cerrno>
+
 namespace loop_lock {
 
 Inotify* Inotify::Open(uv_loop_t* loop, Owner* owner) {
@@ -13,6 +15,7 @@ Inotify* Inotify::Open(uv_loop_t* loop, Owner* owner) {
   if (uv_poll_init(loop, &inotify->poll_, fd) != 0) {
     close(fd);
     delete inotify;
+    errno = EINVAL;
     return nullptr;
   }
   inotify->poll_.data = inotify;
@@ -27,22 +30,39 @@ Inotify* Inotify::Open(uv_loop_t* loop, Owner* owner) {
 }
 
 int Inotify::AddWatch(const std::string& directory, uint32_t mask) {
-  const int watch = inotify_add_watch(fd_, directory.c_str(), mask);
+  const int watch = inotify_add_watch(fd_, directory.c_str(), mask | IN_MASK_ADD);
   if (watch < 0) return -1;
   uv_timer_stop(&idle_);
-  ++watch_refs_[watch];
+  Watch& entry = watches_[watch];
+  ++entry.references;
+  // A number the kernel handed out again after dropping it names a new watch.
+  entry.dropped = false;
   return watch;
 }
 
 void Inotify::RemoveWatch(int watch) {
-  auto it = watch_refs_.find(watch);
-  if (it == watch_refs_.end() || --it->second > 0) return;
-  inotify_rm_watch(fd_, watch);
-  watch_refs_.erase(it);
-  if (!watch_refs_.empty()) return;
+  auto it = watches_.find(watch);
+  if (it == watches_.end() || --it->second.references > 0) return;
+  if (!it->second.dropped) inotify_rm_watch(fd_, watch);
+  watches_.erase(it);
+  if (!watches_.empty()) return;
   uv_timer_start(&idle_, [](uv_timer_t* idle) {
     static_cast<Inotify*>(idle->data)->owner_->OnInotifyIdle();
   }, kIdleMs, 0);
+}
+
+void Inotify::Forget(int watch) {
+  auto it = watches_.find(watch);
+  if (it != watches_.end()) it->second.dropped = true;
+}
+
+void Inotify::KeepLoopAlive(bool alive) {
+  auto* poll = reinterpret_cast<uv_handle_t*>(&poll_);
+  if (alive) {
+    uv_ref(poll);
+  } else {
+    uv_unref(poll);
+  }
 }
 
 void Inotify::Close() {

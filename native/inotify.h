@@ -39,9 +39,9 @@ class Inotify {
   // How long the descriptor outlives its last watch.
   static constexpr uint64_t kIdleMs = 1000;
 
-  // A descriptor polled on `loop`, or nullptr when none can be had
-  // (instances exhausted, or a kernel without inotify). The poll never keeps
-  // the loop alive: its users' own handles decide that.
+  // A descriptor polled on `loop`, or nullptr (errno says why) when none
+  // can be had: instances exhausted, or a kernel without inotify. The poll
+  // keeps the loop alive only when KeepLoopAlive says so.
   static Inotify* Open(uv_loop_t* loop, Owner* owner);
 
   Inotify(const Inotify&) = delete;
@@ -50,12 +50,22 @@ class Inotify {
   int fd() const { return fd_; }
 
   // Watches `directory` for `mask`, or takes one more reference to its
-  // watch: the watch descriptor, or -1 when it cannot be watched.
+  // watch: the watch descriptor, or -1 (errno says why) when it cannot be
+  // watched. A kernel watch's mask only grows while it lives (IN_MASK_ADD),
+  // so users of one directory who want different events each get theirs,
+  // and each filters what it reads.
   int AddWatch(const std::string& directory, uint32_t mask);
   // Lets go of one reference; the last one removes the kernel watch, and
   // with no watch left the idle timer starts.
   void RemoveWatch(int watch);
-  bool HasWatches() const { return !watch_refs_.empty(); }
+  // The kernel dropped `watch` (IN_IGNORED: its directory is gone): its
+  // references stay until their users let go, and the last one has no
+  // kernel watch left to remove.
+  void Forget(int watch);
+  bool HasWatches() const { return !watches_.empty(); }
+
+  // Whether the poll keeps the event loop alive, as a live fs.watch() does.
+  void KeepLoopAlive(bool alive);
 
   // Stops polling and closes the descriptor once its handles are closed;
   // then tells the owner and deletes itself.
@@ -71,7 +81,11 @@ class Inotify {
   uv_timer_t idle_;
   // Both handles are closed before the descriptor and the object go.
   int open_handles_ = 2;
-  std::unordered_map<int, int> watch_refs_;  // watch descriptor -> references
+  struct Watch {
+    int references;
+    bool dropped;  // by the kernel: nothing to remove
+  };
+  std::unordered_map<int, Watch> watches_;  // by watch descriptor
 };
 
 }  // namespace loop_lock

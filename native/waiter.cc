@@ -357,6 +357,7 @@ void WaitManager::ReadEvents(OnEvent on_event) {
       if ((event->mask & IN_IGNORED) != 0 && inotify_ != nullptr && inotify_->fd() == fd) {
         // The directory is gone and the kernel dropped the watch; waits
         // still on it were just told their file is stale.
+        inotify_->Forget(event->wd);
         for (const auto& [id, wait] : waits_) {
           if (wait->watch == event->wd) RemoveWatch(wait->watch), wait->watch = -1;
         }

@@ -2,6 +2,7 @@
 
 #include "arguments.h"
 #include "delivery.h"
+#include "inotify.h"
 
 #include <cstdint>
 #include <string>
@@ -9,9 +10,7 @@
 #include <vector>
 
 #ifdef __linux__
-#include <sys/inotify.h>
 #include <unistd.h>
-#include <uv.h>
 
 #include <cerrno>
 #endif
@@ -21,12 +20,10 @@ namespace {
 
 #ifdef __linux__
 
-// How long the inotify descriptor outlives the last watch (see watcher.h).
-constexpr uint64_t kIdleCloseMs = 1000;
-
-// Masks by role. They only grow while a kernel watch lives (IN_MASK_ADD), so
-// a directory that is one watch's lock directory and another's ancestor gets
-// both; the names kept per watch filter out what does not concern it.
+// Masks by role. They only grow while a kernel watch lives (see
+// Inotify::AddWatch), so a directory that is one watch's lock directory and
+// another's ancestor gets both; the names kept per watch filter out what
+// does not concern it.
 constexpr uint32_t kSelfMask = IN_MOVE_SELF | IN_DELETE_SELF | IN_ONLYDIR;
 constexpr uint32_t kNameMask = IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO;
 constexpr uint32_t kFileMask = IN_OPEN | IN_MODIFY | IN_CLOSE_WRITE | IN_CLOSE_NOWRITE;
@@ -76,8 +73,9 @@ uint32_t EventBits(const Directory& directory, const struct inotify_event& event
   return bits;
 }
 
-// The watches of one environment and the inotify descriptor they share.
-class WatchManager {
+// The watches of one environment and the inotify descriptor they share
+// (see inotify.h).
+class WatchManager final : private Inotify::Owner {
  public:
   explicit WatchManager(napi_env env) : env_(env) {
     usable_ = napi_get_uv_event_loop(env, &loop_) == napi_ok && loop_ != nullptr;
@@ -91,24 +89,15 @@ class WatchManager {
   void Stop(uint32_t id);
 
  private:
-  // The inotify descriptor, its poll handle, and the timer that closes it
-  // when it has been unused for a while.
-  struct Inotify {
-    WatchManager* manager;
-    int fd;
-    int open_handles;
-    uv_poll_t poll;
-    uv_timer_t idle;
-  };
-
-  bool OpenInotify();
-  void CloseInotify();
-  void AddRef(int wd);
-  void RemoveRef(int wd);
   void Dispose(Watch* watch);
-  void OnReadable();
+  void Abandon(Watch* watch);
   void Deliver(uint32_t id);
+  // A live watch keeps the process alive, as fs.watch() does.
   void UpdateLiveness();
+  void CloseInotify();
+  void OnInotifyReadable() override;
+  void OnInotifyIdle() override { CloseInotify(); }
+  void OnInotifyClosed() override;
   static void OnTeardown(napi_async_cleanup_hook_handle handle, void* self);
   void MaybeFinishTeardown();
 
@@ -118,10 +107,9 @@ class WatchManager {
   napi_async_cleanup_hook_handle cleanup_handle_ = nullptr;
   Inotify* inotify_ = nullptr;
   std::unordered_map<uint32_t, Watch*> watches_;
-  std::unordered_map<int, int> wd_refs_;  // kernel watch -> directories using it
   uint32_t next_id_ = 1;
   bool tearing_down_ = false;
-  int closing_handles_ = 0;
+  int closing_inotify_ = 0;
 };
 
 bool StringAt(napi_env env, napi_value array, uint32_t index, std::string* out) {
@@ -144,7 +132,7 @@ napi_value WatchManager::Start(napi_env env, napi_value directories, napi_value 
   if (!usable_ || tearing_down_) return null_value;
   uint32_t count = 0;
   if (napi_get_array_length(env, directories, &count) != napi_ok) return null_value;
-  if (inotify_ == nullptr && !OpenInotify()) {
+  if (inotify_ == nullptr && (inotify_ = Inotify::Open(loop_, this)) == nullptr) {
     ThrowFailure(env, Status{errno, "inotify_init1"});
     return nullptr;
   }
@@ -158,27 +146,26 @@ napi_value WatchManager::Start(napi_env env, napi_value directories, napi_value 
         napi_get_element(env, roles, i, &role_value) != napi_ok ||
         napi_get_value_int32(env, role_value, &role) != napi_ok || role < 0 ||
         role > static_cast<int32_t>(WatchRole::kLockDir)) {
-      Dispose(watch);
+      Abandon(watch);
       napi_throw_type_error(env, nullptr,
                             "directories and names must hold strings, roles WatchRole numbers");
       return nullptr;
     }
     const auto watch_role = static_cast<WatchRole>(role);
-    const int wd = inotify_add_watch(inotify_->fd, path.c_str(), MaskOf(watch_role) | IN_MASK_ADD);
+    const int wd = inotify_->AddWatch(path, MaskOf(watch_role));
     if (wd < 0) {
       const int error = errno;
-      Dispose(watch);
+      Abandon(watch);
       ThrowFailure(env, Status{error, "inotify_add_watch"});
       return nullptr;
     }
-    AddRef(wd);
     watch->directories.push_back(Directory{wd, watch_role, std::move(name)});
   }
   napi_value resource_name;
   if (napi_create_reference(env, callback, 1, &watch->callback) != napi_ok ||
       napi_create_string_utf8(env, "LoopLockWatch", NAPI_AUTO_LENGTH, &resource_name) != napi_ok ||
       napi_async_init(env, nullptr, resource_name, &watch->context) != napi_ok) {
-    Dispose(watch);
+    Abandon(watch);
     return null_value;
   }
   do {
@@ -201,88 +188,44 @@ void WatchManager::Stop(uint32_t id) {
 }
 
 void WatchManager::Dispose(Watch* watch) {
-  for (const Directory& directory : watch->directories) RemoveRef(directory.wd);
+  if (inotify_ != nullptr) {
+    for (const Directory& directory : watch->directories) inotify_->RemoveWatch(directory.wd);
+  }
   if (watch->callback != nullptr) napi_delete_reference(env_, watch->callback);
   if (watch->context != nullptr) napi_async_destroy(env_, watch->context);
   delete watch;
 }
 
-bool WatchManager::OpenInotify() {
-  const int fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-  if (fd < 0) return false;
-  auto* inotify = new Inotify{this, fd, 2, {}, {}};
-  if (uv_poll_init(loop_, &inotify->poll, fd) != 0) {
-    close(fd);
-    delete inotify;
-    errno = EINVAL;
-    return false;
-  }
-  inotify->poll.data = inotify;
-  uv_timer_init(loop_, &inotify->idle);
-  inotify->idle.data = inotify;
-  uv_unref(reinterpret_cast<uv_handle_t*>(&inotify->idle));
-  uv_poll_start(&inotify->poll, UV_READABLE, [](uv_poll_t* poll, int status, int) {
-    if (status == 0) static_cast<Inotify*>(poll->data)->manager->OnReadable();
-  });
-  inotify_ = inotify;
-  return true;
+// A watch that could not start: with no other watch, the descriptor it
+// may have opened closes now rather than when the process exits.
+void WatchManager::Abandon(Watch* watch) {
+  Dispose(watch);
+  if (inotify_ != nullptr && !inotify_->HasWatches()) CloseInotify();
+}
+
+void WatchManager::UpdateLiveness() {
+  if (inotify_ != nullptr) inotify_->KeepLoopAlive(!watches_.empty());
 }
 
 void WatchManager::CloseInotify() {
   Inotify* inotify = inotify_;
   inotify_ = nullptr;
-  wd_refs_.clear();
-  uv_poll_stop(&inotify->poll);
-  uv_timer_stop(&inotify->idle);
-  closing_handles_ += 2;
-  const auto on_closed = [](uv_handle_t* handle) {
-    auto* closed = static_cast<Inotify*>(handle->data);
-    WatchManager* manager = closed->manager;
-    --manager->closing_handles_;
-    if (--closed->open_handles == 0) {
-      close(closed->fd);
-      delete closed;
-    }
-    manager->MaybeFinishTeardown();
-  };
-  uv_close(reinterpret_cast<uv_handle_t*>(&inotify->poll), on_closed);
-  uv_close(reinterpret_cast<uv_handle_t*>(&inotify->idle), on_closed);
+  ++closing_inotify_;
+  inotify->Close();
 }
 
-// A live watch keeps the process alive, as fs.watch() does; with none left
-// the descriptor lingers unreferenced, then closes.
-void WatchManager::UpdateLiveness() {
-  if (inotify_ == nullptr) return;
-  auto* poll = reinterpret_cast<uv_handle_t*>(&inotify_->poll);
-  if (!watches_.empty()) {
-    uv_timer_stop(&inotify_->idle);
-    uv_ref(poll);
-    return;
-  }
-  uv_unref(poll);
-  uv_timer_start(&inotify_->idle, [](uv_timer_t* idle) {
-    static_cast<Inotify*>(idle->data)->manager->CloseInotify();
-  }, kIdleCloseMs, 0);
+void WatchManager::OnInotifyClosed() {
+  --closing_inotify_;
+  MaybeFinishTeardown();
 }
 
-void WatchManager::AddRef(int wd) { ++wd_refs_[wd]; }
-
-void WatchManager::RemoveRef(int wd) {
-  auto it = wd_refs_.find(wd);
-  // Absent: the kernel already dropped it (IN_IGNORED), or the descriptor
-  // was closed.
-  if (it == wd_refs_.end() || --it->second > 0) return;
-  wd_refs_.erase(it);
-  if (inotify_ != nullptr) inotify_rm_watch(inotify_->fd, wd);
-}
-
-void WatchManager::OnReadable() {
+void WatchManager::OnInotifyReadable() {
   alignas(struct inotify_event) char buffer[16 * 1024];
   std::vector<uint32_t> touched;
   // Read everything queued before calling back, so a burst (a holder's
   // open, writes and close) becomes one callback per watch.
   while (inotify_ != nullptr) {
-    const ssize_t length = read(inotify_->fd, buffer, sizeof buffer);
+    const ssize_t length = read(inotify_->fd(), buffer, sizeof buffer);
     if (length <= 0) break;
     for (ssize_t offset = 0; offset < length;) {
       const auto* event = reinterpret_cast<const struct inotify_event*>(buffer + offset);
@@ -302,11 +245,9 @@ void WatchManager::OnReadable() {
         if (watch->pending == 0) touched.push_back(id);
         watch->pending |= bits;
       }
-      if ((event->mask & IN_IGNORED) != 0) {
-        // The kernel dropped this watch (its directory is gone): it must not
-        // be removed again, and its number may be handed out anew.
-        wd_refs_.erase(event->wd);
-      }
+      // The kernel dropped this watch (its directory is gone): the watches
+      // on it were just told, and let go of it when they are replaced.
+      if ((event->mask & IN_IGNORED) != 0) inotify_->Forget(event->wd);
     }
   }
   for (uint32_t id : touched) Deliver(id);
@@ -343,7 +284,7 @@ void WatchManager::OnTeardown(napi_async_cleanup_hook_handle handle, void* self)
 }
 
 void WatchManager::MaybeFinishTeardown() {
-  if (!tearing_down_ || closing_handles_ > 0) return;
+  if (!tearing_down_ || closing_inotify_ > 0) return;
   if (cleanup_handle_ != nullptr) napi_remove_async_cleanup_hook(cleanup_handle_);
   delete this;
 }
