@@ -334,17 +334,30 @@ test('a symlink at the lock path ends the watch with ELOOP from next()', async (
   assert.deepEqual(await states.next(), { value: undefined, done: true });
 });
 
+/**
+ * Reads a child's or worker's states until one satisfies `predicate`. On
+ * the way only "held, holder unknown" may come: a holder that has locked
+ * but not yet written its record, or has cleared it but not yet unlocked.
+ */
+async function nextPolled(source, predicate) {
+  for (;;) {
+    const state = await source.next('state');
+    if (predicate(state)) return state;
+    assert.deepEqual([state.locked, state.pid], [true, null], `an unexpected state on the way: ${JSON.stringify(state)}`);
+  }
+}
+
 test('without uv_poll (as in Bun) a backoff poll sees acquire, release and removal, with no inotify descriptor', async (t) => {
   const workspace = makeWorkspace(t);
   const watcher = startChild(t, 'watch-poll.js', [workspace]);
   assert.deepEqual(await watcher.next('state'), { event: 'state', locked: false, pid: null });
   assert.deepEqual(await watcher.next('fds'), { event: 'fds', inotify: 0 });
   const holder = await startHolder(t, workspace, 'polled');
-  for (let state; !(state = await watcher.next('state')).pid; );
+  await nextPolled(watcher, (state) => state.pid === holder.pid);
   holder.send('release');
-  assert.equal((await watcher.next('state')).locked, false);
+  await nextPolled(watcher, (state) => !state.locked);
   const next = await startHolder(t, workspace, 'polled again');
-  for (let state; (state = await watcher.next('state')).pid !== next.pid; );
+  await nextPolled(watcher, (state) => state.pid === next.pid);
   fs.rmSync(path.join(workspace, '.ralph'), { recursive: true });
   assert.equal((await watcher.next('state')).locked, false);
 });
@@ -393,9 +406,14 @@ test('worker threads watch, see the main thread acquire and release, and end cle
   const first = start();
   assert.deepEqual(await first.next('state'), { event: 'state', locked: false, pid: null, prompt: null });
   const guard = LoopLock.tryAcquire(workspace, 'main thread');
-  assert.deepEqual(await first.next('state'), { event: 'state', locked: true, pid: process.pid, prompt: 'main thread' });
+  assert.deepEqual(await nextPolled(first, (state) => state.pid !== null), {
+    event: 'state',
+    locked: true,
+    pid: process.pid,
+    prompt: 'main thread',
+  });
   guard.release();
-  assert.equal((await first.next('state')).locked, false);
+  await nextPolled(first, (state) => !state.locked);
   first.worker.postMessage('stop');
   await first.next('stopped');
   assert.equal(await first.exited, 0, 'the worker exits by itself once its watch ended');
