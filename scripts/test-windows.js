@@ -36,6 +36,7 @@ const WINDOWS_TESTS = [
   'workers',
   'cli',
   'holder',
+  'watch',
 ];
 
 const args = process.argv.slice(2);
