@@ -82,31 +82,39 @@ export function holderLines(holder: ShownHolder | null, now: number = Date.now()
   ];
 }
 
+// Unicode's bidirectional controls (ALM, LRM, RLM, the embeddings,
+// overrides and isolates): a terminal obeys them by reordering the rest of
+// the line, so a prompt could make what follows it read otherwise.
+const BIDI = '\\u061c\\u200e\\u200f\\u202a-\\u202e\\u2066-\\u2069';
+
 // What a terminal obeys instead of showing: C0 controls (ESC starts the
 // sequences that set the window title or colours, or move the cursor), DEL,
-// and C1 controls (U+009B alone is a CSI). Line feeds are kept: they are the
-// output's own line breaks, and holderLines folds the prompt's away.
-const CONTROLS = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/g;
+// C1 controls (U+009B alone is a CSI) and the bidirectional ones. Line feeds
+// are kept: they are the output's own line breaks, and holderLines folds the
+// prompt's away.
+const CONTROLS = new RegExp(`[\\u0000-\\u0009\\u000b-\\u001f\\u007f-\\u009f${BIDI}]`, 'g');
+
+/** What JSON.stringify leaves raw of CONTROLS: all but C0. */
+const JSON_CONTROLS = new RegExp(`[\\u007f-\\u009f${BIDI}]`, 'g');
+
+const hex = (c: string, digits: number): string => c.charCodeAt(0).toString(16).padStart(digits, '0');
 
 /**
  * Text for a terminal: each control character but the line feed shown as
- * `\xHH`, so a prompt written into the lock file by someone else cannot
- * drive the terminal of whoever looks at it.
+ * `\xHH` (`\uHHHH` beyond U+00FF), so a prompt written into the lock file
+ * by someone else cannot drive the terminal of whoever looks at it.
  */
 export function terminalText(text: string): string {
-  return text.replace(CONTROLS, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+  return text.replace(CONTROLS, (c) => (c.charCodeAt(0) <= 0xff ? `\\x${hex(c, 2)}` : `\\u${hex(c, 4)}`));
 }
 
 /**
- * `value` as JSON (indented by `indent` spaces; 0: one line), with DEL and
- * C1 controls escaped as well: JSON.stringify escapes only C0 ones, leaving
- * the rest to reach a terminal raw.
+ * `value` as JSON (indented by `indent` spaces; 0: one line), with DEL, C1
+ * and bidirectional controls escaped as well: JSON.stringify escapes only
+ * C0 ones, leaving the rest to reach a terminal raw.
  */
 export function terminalJson(value: unknown, indent = 2): string {
-  return JSON.stringify(value, null, indent).replace(
-    /[\u007f-\u009f]/g,
-    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
-  );
+  return JSON.stringify(value, null, indent).replace(JSON_CONTROLS, (c) => `\\u${hex(c, 4)}`);
 }
 
 /**

@@ -116,11 +116,13 @@ test('status of a lock held by another process exits 1 and gives its pid, start,
 });
 
 // Whoever can write the lock file chooses the prompt that status and run
-// print on someone else's terminal: a window title (OSC), colours (CSI) and
-// the one-character C1 CSI must reach it as text, not as commands.
-const HOSTILE_PROMPT = 'title \x1b]0;pwned\x07 colour \x1b[31mred\x1b[0m c1 \u009b2J del \x7f nul \0 end';
-const HOSTILE_SHOWN = String.raw`title \x1b]0;pwned\x07 colour \x1b[31mred\x1b[0m c1 \x9b2J del \x7f nul \x00 end`;
-const CONTROL_CHARACTER = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/;
+// print on someone else's terminal: a window title (OSC), colours (CSI),
+// the one-character C1 CSI and a right-to-left override (which would make
+// what follows read backwards) must reach it as text, not as commands.
+const HOSTILE_PROMPT =
+  'title \x1b]0;pwned\x07 colour \x1b[31mred\x1b[0m c1 \u009b2J del \x7f nul \0 bidi \u202e4321\u202c \u2067x\u2069 end';
+const HOSTILE_SHOWN = String.raw`title \x1b]0;pwned\x07 colour \x1b[31mred\x1b[0m c1 \x9b2J del \x7f nul \x00 bidi \u202e4321\u202c \u2067x\u2069 end`;
+const CONTROL_CHARACTER = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/;
 
 test('status and run print control characters in the prompt escaped; --json keeps the exact text, escaped by JSON', async (t) => {
   const dir = workspace(t);
