@@ -181,12 +181,10 @@ test('with 64 pending acquire() calls, fs.promises.readFile still completes', as
   const ws = makeWorkspace(t);
   const guard = LoopLock.tryAcquire(ws, 'holder');
   const waits = Array.from({ length: 64 }, (_, i) => LoopLock.acquire(ws, `waiter ${i}`));
-  const start = process.hrtime.bigint();
-  // The libuv threadpool has 4 threads: a waiter parked on one would starve this read.
+  // The libuv threadpool has 4 threads: a waiter parked on one would starve
+  // this read until the lock is released, which comes only after it.
   const result = await Promise.race([fs.promises.readFile(__filename, 'utf8'), sleep(5000, 'starved')]);
-  const elapsedMs = Number(process.hrtime.bigint() - start) / 1e6;
   assert.notEqual(result, 'starved', 'readFile must not wait for the lock');
-  assert.ok(elapsedMs < 1000, `readFile took ${elapsedMs} ms`);
   guard.release();
   for (const wait of waits) {
     // Each waiter releases as soon as it is resolved, so the rest can go on.
