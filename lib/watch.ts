@@ -94,10 +94,9 @@ function directoriesToWatch(lockPath: string): { directories: string[]; roles: W
   return { directories, roles, names };
 }
 
-type WatchList = ReturnType<typeof directoriesToWatch>;
-
-function sameWatchList(a: WatchList, b: WatchList): boolean {
-  return a.directories.length === b.directories.length && a.directories.every((d, i) => d === b.directories[i]);
+/** Whether two listings name the same directories (roles and names follow from them). */
+function sameDirectories(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((directory, i) => directory === b[i]);
 }
 
 /**
@@ -179,23 +178,29 @@ class LockFeed {
   private rewatch(): void {
     const { watchPaths } = this.binding;
     if (this.polling) return;
+    let listed = directoriesToWatch(this.lockPath);
     for (let attempt = 0; watchPaths !== undefined && attempt < MAX_REWATCHES; attempt++) {
-      const { directories, roles, names } = directoriesToWatch(this.lockPath);
+      const { directories, roles, names } = listed;
       let id: number | null;
       try {
         id = watchPaths(directories, roles, names, (events) => this.onEvents(events));
       } catch (error) {
         if (!isNativeFailure(error)) throw error;
         // A directory went away since it was listed: list them again.
-        if (isErrno(error, 'ENOENT') || isErrno(error, 'ENOTDIR')) continue;
+        if (isErrno(error, 'ENOENT') || isErrno(error, 'ENOTDIR')) {
+          listed = directoriesToWatch(this.lockPath);
+          continue;
+        }
         break;
       }
       if (id === null) break;
       this.unwatch();
       this.watchId = id;
       // A directory made on the path between listing and watching came
-      // before its parent was watched, unseen: list again, now watched.
-      if (sameWatchList(directoriesToWatch(this.lockPath), { directories, roles, names })) return;
+      // before its parent was watched, unseen: list again, now watched,
+      // and watch that listing if it differs.
+      listed = directoriesToWatch(this.lockPath);
+      if (sameDirectories(listed.directories, directories)) return;
     }
     this.unwatch();
     this.startPolling();
