@@ -13,9 +13,7 @@ const {
   LoopLock,
   UnsupportedPlatformError,
 } = require('../dist');
-const { makeWorkspace } = require('./helpers');
-
-const lockPathIn = (workspace) => path.join(workspace, '.ralph', 'loop.lock');
+const { lockPathIn, makeWorkspace } = require('./helpers');
 
 test('LOCK_FILE is .ralph/loop.lock, exported and on LoopLock', () => {
   assert.equal(LOCK_FILE, '.ralph/loop.lock');

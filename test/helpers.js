@@ -6,11 +6,29 @@ const os = require('node:os');
 const path = require('node:path');
 const readline = require('node:readline');
 const assert = require('node:assert/strict');
-const { spawn } = require('node:child_process');
+const { spawn, spawnSync } = require('node:child_process');
 
 const { LockError } = require('../dist');
 
 const FIXTURES = path.join(__dirname, 'fixtures');
+
+/** The loop lock's file in a workspace, where the library puts it by default. */
+const lockPathIn = (workspace) => path.join(workspace, '.ralph', 'loop.lock');
+
+/**
+ * Why a test that needs a private mount namespace (`unshare -r -m`) cannot
+ * run here, or false when it can: a test's `skip` option.
+ */
+const unshareUnavailable =
+  spawnSync('unshare', ['-r', '-m', 'sh', '-c', 'true'], { stdio: 'ignore' }).status === 0
+    ? false
+    : 'unshare -r -m (user and mount namespaces) is not available';
+
+/** Why a test cannot run a child as nobody, or false when it can: a `skip` option. */
+const privilegeDropUnavailable =
+  process.getuid?.() === 0 && spawnSync('setpriv', ['--version'], { stdio: 'ignore' }).status === 0
+    ? false
+    : 'needs root and setpriv to run a child as nobody';
 
 /**
  * The runtime running the tests: 'node', 'bun' or 'deno' (npm run test:bun,
@@ -191,6 +209,9 @@ function assertCompromised(guard, state) {
 module.exports = {
   FIXTURES,
   UNDER_WINE,
+  lockPathIn,
+  unshareUnavailable,
+  privilegeDropUnavailable,
   runtime,
   assertCompromised,
   makeWorkspace,

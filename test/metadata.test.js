@@ -6,9 +6,7 @@ const fs = require('node:fs');
 const path = require('node:path');
 const { test } = require('node:test');
 const { AlreadyLockedError, LockParseError, LoopLock, MAX_METADATA_BYTES } = require('../dist');
-const { makeWorkspace } = require('./helpers');
-
-const lockPathIn = (workspace) => path.join(workspace, '.ralph', 'loop.lock');
+const { lockPathIn, makeWorkspace } = require('./helpers');
 
 /** Writes `text` as the workspace's lock file. */
 function writeLockFile(workspace, text) {

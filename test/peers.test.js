@@ -8,9 +8,8 @@ const path = require('node:path');
 const { spawnSync } = require('node:child_process');
 const { test } = require('node:test');
 const { AlreadyLockedError, LoopLock } = require('../dist');
-const { makeWorkspace, startChild } = require('./helpers');
+const { lockPathIn, makeWorkspace, startChild } = require('./helpers');
 
-const lockPathIn = (workspace) => path.join(workspace, '.ralph', 'loop.lock');
 const hasCommand = (name) => spawnSync(name, ['--version'], { stdio: 'ignore' }).status === 0;
 const noFlock = hasCommand('flock') ? false : 'util-linux flock is not installed';
 const noPython = hasCommand('python3') ? false : 'python3 is not installed';
