@@ -134,6 +134,9 @@ export class LoopLock {
   static watch(workspaceRoot: string | URL, options?: WatchOptions): AsyncIterableIterator<LockStatus> {
     const { lockPath, policy } = resolveOptions(workspaceRoot, options);
     const signal = signalOf(options);
+    // Load the addon now, so that a platform without one (ENOBUILD,
+    // ENOTSUP) fails this call, as every other call fails, rather than the
+    // first `next()`, which opens nothing else.
     native();
     return new LockWatch(lockPath, policy, signal, statusThrough);
   }

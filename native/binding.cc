@@ -51,8 +51,8 @@ Napi::Value RecordValue(Napi::Env env, const std::string& bytes, size_t max_byte
   return Napi::String::New(env, bytes.data(), bytes.size());
 }
 
-// lib/paths.ts validates paths; this keeps a NUL from silently cutting the
-// C string short if one ever got through.
+// resolveOptions (lib/options.ts) refuses a path with a NUL byte; this
+// keeps one from silently cutting the C string short if it ever got through.
 bool IsUsablePath(const char* path, size_t length) {
   return length > 0 && std::memchr(path, '\0', length) == nullptr;
 }
