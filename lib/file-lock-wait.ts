@@ -13,13 +13,17 @@ export interface FileLockWaitOptions {
   timeout?: number | undefined;
 }
 
+// The longest delay a Node timer keeps (about 24.8 days): a longer one fires
+// after 1 ms. Infinity, which sets no timer, is the way to wait without limit.
+const MAX_TIMEOUT_MS = 2 ** 31 - 1;
+
 /** The checked options of one wait. */
 interface WaitLimits {
   readonly signal: AbortSignal | undefined;
   readonly timeout: number | undefined;
 }
 
-/** Checks the options of a wait: a wrong type is a `TypeError`, a negative or NaN timeout a `RangeError`. */
+/** Checks the options of a wait: a wrong type is a `TypeError`, a timeout out of range or NaN a `RangeError`. */
 export function waitLimitsOf(options: FileLockWaitOptions | undefined): WaitLimits {
   if (options !== undefined && (typeof options !== 'object' || options === null)) {
     throw new TypeError('The "options" argument must be an object');
@@ -32,8 +36,10 @@ export function waitLimitsOf(options: FileLockWaitOptions | undefined): WaitLimi
   if (timeout !== undefined && typeof timeout !== 'number') {
     throw new TypeError(`The "options.timeout" argument must be a number, received type ${typeof timeout}`);
   }
-  if (timeout !== undefined && !(timeout >= 0)) {
-    throw new RangeError(`The "options.timeout" argument must be 0 or more, received ${timeout}`);
+  if (timeout !== undefined && !(timeout >= 0 && (timeout <= MAX_TIMEOUT_MS || timeout === Infinity))) {
+    throw new RangeError(
+      `The "options.timeout" argument must be from 0 to ${MAX_TIMEOUT_MS}, or Infinity, received ${timeout}`,
+    );
   }
   return { signal, timeout };
 }

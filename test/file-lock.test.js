@@ -26,8 +26,8 @@ test('the sidecar is named as file_lock.rs names it, absolute, and nothing is cr
   for (const [name, sidecar] of Object.entries(table)) {
     assert.equal(new FileLock(path.join(dir, name) + (name.endsWith('/') ? '/' : '')).lockPath, path.join(dir, sidecar));
   }
-  const relative = new FileLock('.ralph/agent/tasks.jsonl');
-  assert.equal(relative.lockPath, path.join(process.cwd(), '.ralph/agent/tasks.jsonl.lock'));
+  const relative = new FileLock(path.join('.ralph', 'agent', 'tasks.jsonl'));
+  assert.equal(relative.lockPath, path.join(process.cwd(), '.ralph', 'agent', 'tasks.jsonl.lock'));
   const fromUrl = new FileLock(pathToFileURL(path.join(dir, 'deep', 'er', 'tasks.jsonl')));
   assert.equal(fromUrl.lockPath, path.join(dir, 'deep', 'er', 'tasks.jsonl.lock'));
   assert.deepEqual(fs.readdirSync(dir), [], 'naming a lock touches nothing');
@@ -148,9 +148,11 @@ test('bad input: TypeError for wrong types and empty paths, a LockError naming t
   const file = path.join(dir, 'a-file');
   fs.writeFileSync(file, 'x');
   const underFile = new FileLock(path.join(file, 'tasks.jsonl'));
-  assert.throws(() => underFile.tryShared(), names('ENOTDIR', underFile.lockPath));
-  assert.throws(() => underFile.exclusiveBlocking(), names('ENOTDIR', underFile.lockPath));
-  await assert.rejects(underFile.shared(), names('ENOTDIR', underFile.lockPath));
+  // Windows reports a file where a directory should be as a missing path, as Node's fs does there.
+  const notADirectory = process.platform === 'win32' ? 'ENOENT' : 'ENOTDIR';
+  assert.throws(() => underFile.tryShared(), names(notADirectory, underFile.lockPath));
+  assert.throws(() => underFile.exclusiveBlocking(), names(notADirectory, underFile.lockPath));
+  await assert.rejects(underFile.shared(), names(notADirectory, underFile.lockPath));
 
   // A path without a file name is its own "sidecar", as in Rust: a
   // directory. Its parent is created first, as Rust creates it.
@@ -163,5 +165,6 @@ test('bad input: TypeError for wrong types and empty paths, a LockError naming t
   await assert.rejects(lock.exclusive({ timeout: '5' }), TypeError);
   await assert.rejects(lock.exclusive({ timeout: -1 }), RangeError);
   await assert.rejects(lock.exclusive({ timeout: Number.NaN }), RangeError);
+  await assert.rejects(lock.exclusive({ timeout: 2 ** 31 }), RangeError, 'a timer that long would fire at once');
   assert.deepEqual(fs.readdirSync(dir).sort(), ['a-file', 'sub'], 'nothing else was created');
 });
