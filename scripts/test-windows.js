@@ -37,6 +37,8 @@ const WINDOWS_TESTS = [
   'cli',
   'holder',
   'watch',
+  'file-lock',
+  'file-lock-wait',
 ];
 
 const args = process.argv.slice(2);
