@@ -29,6 +29,7 @@ const { inRounds, summarize } = require('./stats');
 const { LOCK_FILE } = require('./contenders');
 const { CLAIM_FLOOR, TIMED_ROWS, buildResult, printTable } = require('./report');
 const { watchRow } = require('./watch');
+const { fileLockRow, printFileLockRow } = require('./file-lock');
 
 const ROOT = path.join(__dirname, '..');
 const BUILD = path.join(__dirname, '.build');
@@ -316,6 +317,7 @@ async function main() {
         ? await watchRow(path.join(root, 'watch'), config, log)
         : new Map();
     const memory = await memoryRow(root, contenders, timed.get('uncontended'));
+    const fileLock = await fileLockRow(root, config, log);
     const result = buildResult({
       started,
       machine: { ...machine(root), loadavg: { before: loadBefore, after: os.loadavg() } },
@@ -327,8 +329,12 @@ async function main() {
       watch,
       memory,
     });
-    if (json) process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
-    else printTable(result);
+    if (json) {
+      process.stdout.write(`${JSON.stringify({ ...result, fileLock }, null, 2)}\n`);
+    } else {
+      printTable(result);
+      printFileLockRow(fileLock);
+    }
   } finally {
     for (const contender of contenders) {
       await Promise.all([contender.proc.close(), contender.holder?.close()]);

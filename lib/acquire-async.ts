@@ -107,7 +107,8 @@ export class AsyncAcquire {
           if (!binding.tryLock(handle, false)) {
             this.#holding = new Holding(handle, this.#lockPath, process.pid, this.#prompt);
             this.#state = 'waiting';
-            this.#wait = startWait(binding, handle, this.#lockPath, process.pid, this.#promptJson, this.#onWait);
+            const claim = { pid: process.pid, promptJson: this.#promptJson };
+            this.#wait = startWait(binding, handle, this.#lockPath, false, claim, this.#onWait);
             return;
           }
           guard = claim(binding, handle, this.#lockPath, this.#prompt, this.#promptJson);

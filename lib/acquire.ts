@@ -100,10 +100,12 @@ const lockNow: LockStep = (binding, handle) => {
   if (binding.tryLock(handle, false)) return Found.Locked;
   // Refused by a holder, or only by probes (isLocked, status), which hold a
   // shared lock for a microsecond or two. A shared lock we can take proves
-  // there is no holder: then try again, converting it to exclusive (a
-  // failed conversion leaves no lock), until no shared lock is to be had.
+  // there is no holder: then drop it and try again (flock() would convert
+  // it, but not atomically, and Windows does not convert at all), until no
+  // shared lock is to be had.
   const deadline = performance.now() + PROBE_PATIENCE_MS;
   while (binding.tryLock(handle, true)) {
+    binding.unlock(handle);
     if (binding.tryLock(handle, false)) return Found.Locked;
     if (performance.now() > deadline) break;
   }
@@ -117,7 +119,7 @@ const lockWaiting: LockStep = (binding, handle, lockPath) => {
       { code: 'EDEADLK', path: lockPath },
     );
   }
-  const outcome = binding.lockBlocking(handle, dirname(lockPath), basename(lockPath));
+  const outcome = binding.lockBlocking(handle, dirname(lockPath), basename(lockPath), false);
   if (outcome === WaitOutcome.Locked) return Found.Locked;
   if (outcome === WaitOutcome.Stale) return Found.Moved;
   // This thread is being torn down; nothing will see this.

@@ -11,6 +11,8 @@
 export type * from './index.js';
 export {
   AlreadyLockedError,
+  FileLock,
+  FileLockGuard,
   LOCK_FILE,
   LockError,
   LockGuard,

@@ -9,6 +9,9 @@ export {
   LockParseError,
   UnsupportedPlatformError,
 } from './errors.js';
+export { FileLock } from './file-lock.js';
+export { FileLockGuard, type FileLockMode } from './file-lock-guard.js';
+export type { FileLockWaitOptions } from './file-lock-wait.js';
 export { type GuardState, LockGuard } from './guard.js';
 export { LoopLock } from './loop-lock.js';
 export { type LockMetadata, MAX_METADATA_BYTES } from './metadata.js';

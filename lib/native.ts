@@ -69,13 +69,13 @@ export interface Binding {
   /** flock(LOCK_NB): true when taken, false when another holder conflicts. */
   tryLock(handle: Handle, shared: boolean): boolean;
   /**
-   * Waits in the calling thread until flock(LOCK_EX) on `handle` succeeds,
-   * as `wait` does on the event loop (`directory` and `name` locate the
-   * file), but does not claim it. Returns undefined only when the thread's
+   * Waits in the calling thread until flock(LOCK_SH when `shared`, else
+   * LOCK_EX) on `handle` succeeds, as `wait` does on the event loop
+   * (`directory` and `name` locate the file), but does not claim it. Returns undefined only when the thread's
    * environment is being torn down (a worker's termination), after which
    * no JavaScript runs.
    */
-  lockBlocking(handle: Handle, directory: string, name: string): WaitOutcome | undefined;
+  lockBlocking(handle: Handle, directory: string, name: string, shared: boolean): WaitOutcome | undefined;
   /**
    * Once the lock is taken: checks that the file at the path is still the
    * one opened, and writes the record (see native/record.h), stamped now.
@@ -125,11 +125,13 @@ export interface Binding {
    */
   killChildrenOnExit(): void;
   /**
-   * Waits on the event loop, without a thread, until flock(LOCK_EX) on
-   * `handle` succeeds, then claims it as `claim` does; `directory` and
-   * `name` locate the file for inotify. Calls back exactly once unless
-   * cancelled, failure first: `(failure)`, or `(null, outcome)` with
-   * `started` (claim's stamp) when the outcome is Locked.
+   * Waits on the event loop, without a thread, until flock(LOCK_SH when
+   * `shared`, else LOCK_EX) on `handle` succeeds, then claims it as `claim`
+   * does, unless `promptJson` is null (a FileLock writes no record; `pid` is
+   * then ignored); `directory` and `name` locate the file for inotify.
+   * Calls back exactly once unless cancelled, failure first: `(failure)`,
+   * or `(null, outcome)` with `started` (claim's stamp) when the outcome is
+   * Locked after a claim.
    * Returns the wait's id. Absent where the addon cannot watch the event
    * loop (Bun, Deno: `RunsOnNode` in native/binding.cc); see lib/wait.ts.
    */
@@ -137,8 +139,9 @@ export interface Binding {
     handle: Handle,
     directory: string,
     name: string,
+    shared: boolean,
     pid: number,
-    promptJson: string,
+    promptJson: string | null,
     callback: (failure: NativeFailure | null, outcome?: WaitOutcome, started?: number) => void,
   ): number;
   /** Stops a wait; its callback is never called. Unknown ids are ignored. Absent with `wait`. */

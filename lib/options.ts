@@ -56,7 +56,8 @@ export interface Resolved {
   readonly policy: NetworkFilesystemPolicy;
 }
 
-function toPathString(value: unknown, name: string): string {
+/** A path argument as a string: a `TypeError` for another type, an empty string or a URL of another scheme. */
+export function toPathString(value: unknown, name: string): string {
   if (value instanceof URL) {
     if (value.protocol !== 'file:') {
       throw new TypeError(`The "${name}" argument must be a file: URL, received ${value.protocol} URL`);
@@ -99,20 +100,24 @@ export function resolveOptions(workspaceRoot: unknown, options: LockOptions | un
   }
   const lockFile = options?.lockFile === undefined ? LOCK_FILE : toPathString(options.lockFile, 'options.lockFile');
   const lockPath = resolve(root, lockFile);
-  if (lockPath.includes('\0')) {
-    // Control characters escaped as JSON escapes them, and nothing else:
-    // a Windows path's backslashes stay as they are.
-    const shown = lockPath.replace(/[\u0000-\u001f]/g, (c) => JSON.stringify(c).slice(1, -1));
-    throw new LockError(`EINVAL: the lock path contains a NUL byte '${shown}'`, {
-      code: 'EINVAL',
-      path: lockPath,
-    });
-  }
+  refuseNul(lockPath);
   const resolved: Resolved = { lockPath, policy };
   // Only absolute roots: a relative one resolves against a working directory
   // that may change between calls.
   if (options === undefined && isAbsolute(root) && defaults.size < MAX_CACHED_ROOTS) defaults.set(root, resolved);
   return resolved;
+}
+
+/** Throws a `LockError` `'EINVAL'` naming `lockPath` when it holds a NUL byte, which no system call takes. */
+export function refuseNul(lockPath: string): void {
+  if (!lockPath.includes('\0')) return;
+  // Control characters escaped as JSON escapes them, and nothing else:
+  // a Windows path's backslashes stay as they are.
+  const shown = lockPath.replace(/[\u0000-\u001f]/g, (c) => JSON.stringify(c).slice(1, -1));
+  throw new LockError(`EINVAL: the lock path contains a NUL byte '${shown}'`, {
+    code: 'EINVAL',
+    path: lockPath,
+  });
 }
 
 /** The absolute lock path of a workspace (see `resolveOptions`). */

@@ -3,7 +3,7 @@ import { basename, dirname } from 'node:path';
 import { clearImmediate, clearTimeout, setImmediate, setTimeout } from 'node:timers';
 import type { NativeFailure } from './errors.js';
 import { type Binding, type Handle, Identity, WaitOutcome } from './native.js';
-import type { PendingWait, WaitCallback } from './wait.js';
+import type { Claim, PendingWait, WaitCallback } from './wait.js';
 
 // The backoff of the poll: the same bounds as the addon's safety net, so a
 // holder that unlocks without telling anyone is seen within 100 ms.
@@ -13,7 +13,7 @@ const MAX_RETRY_MS = 100;
 /**
  * Waits for the lock on `handle` from JavaScript, for runtimes whose event
  * loop the addon cannot watch (Bun, Deno: see `RunsOnNode` in
- * native/binding.cc): `flock(LOCK_EX | LOCK_NB)` on a timer backing off from
+ * native/binding.cc): `flock(LOCK_SH or LOCK_EX | LOCK_NB)` on a timer backing off from
  * 1 ms to 100 ms, retried at once whenever `fs.watch` reports a change to
  * the lock file's directory entry. Deno reports the close of a file opened
  * for writing there, so a loop-lock or Rust holder's release wakes it at once;
@@ -26,8 +26,8 @@ const MAX_RETRY_MS = 100;
 export class PollWait implements PendingWait {
   readonly #binding: Binding;
   readonly #handle: Handle;
-  readonly #pid: number;
-  readonly #promptJson: string;
+  readonly #shared: boolean;
+  readonly #claim: Claim | null;
   readonly #callback: WaitCallback;
   #timer: ReturnType<typeof setTimeout> | undefined;
   #immediate: ReturnType<typeof setImmediate> | undefined;
@@ -39,14 +39,14 @@ export class PollWait implements PendingWait {
     binding: Binding,
     handle: Handle,
     lockPath: string,
-    pid: number,
-    promptJson: string,
+    shared: boolean,
+    claim: Claim | null,
     callback: WaitCallback,
   ) {
     this.#binding = binding;
     this.#handle = handle;
-    this.#pid = pid;
-    this.#promptJson = promptJson;
+    this.#shared = shared;
+    this.#claim = claim;
     this.#callback = callback;
     this.#watcher = watchEntry(lockPath, () => this.#attempt(true));
     // The first try runs on a later turn, after the watch is in place, so a
@@ -76,9 +76,10 @@ export class PollWait implements PendingWait {
     let outcome: WaitOutcome;
     let started: number | undefined;
     try {
-      if (this.#binding.tryLock(this.#handle, false)) {
-        const stamp = this.#binding.claim(this.#handle, this.#pid, this.#promptJson);
-        outcome = stamp === null ? WaitOutcome.Stale : WaitOutcome.Locked;
+      if (this.#binding.tryLock(this.#handle, this.#shared)) {
+        const claim = this.#claim;
+        const stamp = claim === null ? null : this.#binding.claim(this.#handle, claim.pid, claim.promptJson);
+        outcome = claim !== null && stamp === null ? WaitOutcome.Stale : WaitOutcome.Locked;
         started = stamp ?? undefined;
       } else if (this.#binding.identity(this.#handle) !== Identity.Same) {
         outcome = WaitOutcome.Stale;

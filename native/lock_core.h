@@ -78,7 +78,9 @@ Status OpenLockFile(const char* path, OpenMode mode, FileHandle* file, FileId* i
 
 // Tries the lock without waiting. *locked is false when another open file
 // (another process, thread or handle) holds a conflicting lock. POSIX:
-// flock(LOCK_EX or LOCK_SH | LOCK_NB).
+// flock(LOCK_EX or LOCK_SH | LOCK_NB). Windows: LockFileEx, exclusive or
+// shared, on the far byte; a handle that holds a lock must unlock before it
+// takes another (Windows neither converts nor merges them).
 Status TryLock(FileHandle file, bool shared, bool* locked);
 
 // Compares the file `held`, open as `file` (see OpenLockFile), with the one

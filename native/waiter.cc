@@ -58,7 +58,12 @@ struct Wait {
   uint32_t file_id;
   std::string directory;
   std::string name;
-  uint32_t pid;
+  // flock(LOCK_SH) rather than LOCK_EX: a FileLock's shared wait.
+  bool shared = false;
+  // Whether taking the lock claims it (the loop lock's record); a FileLock
+  // writes none.
+  bool claims = false;
+  uint32_t pid = 0;
   // The record's prompt, copied once per wait (up to the 1 MiB a record may
   // hold): the claim writes it from the callback, without JavaScript.
   std::string prompt_json;
@@ -79,8 +84,8 @@ uint64_t NextDelay(uint64_t delay, Wake wake) {
 // A close of the file cannot move it, so close events skip that lstat; a
 // rename of any directory above it sends no event here at all, which is why
 // every backoff tick checks.
-Status TryOnce(LockFile* file, bool check_path, bool* locked, Identity* identity) {
-  Status status = TryLock(file->handle(), false, locked);
+Status TryOnce(LockFile* file, bool shared, bool check_path, bool* locked, Identity* identity) {
+  Status status = TryLock(file->handle(), shared, locked);
   if (!status.ok() || *locked || !check_path) return status;
   long long size = -1;
   return file->Identify(identity, &size);
@@ -158,18 +163,22 @@ class WaitManager final
 #endif
 };
 
-// wait(handle, directory, name, pid, promptJson, callback): number
+// wait(handle, directory, name, shared, pid, promptJson, callback): number;
+// promptJson null takes the lock without claiming it (pid is then ignored).
 Napi::Value WaitManager::Start(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   uint32_t file_id = 0;
   std::string directory, name, prompt_json;
+  bool shared = false;
   uint64_t pid = 0;
+  const bool claims = !info[5].IsNull();
   if (!HandleArg(info, &file_id) || !StringArg(info, 1, "directory", &directory) ||
-      !StringArg(info, 2, "name", &name) || !IntegerArg(info, 3, "pid", UINT32_MAX, &pid) ||
-      !StringArg(info, 4, "promptJson", &prompt_json)) {
+      !StringArg(info, 2, "name", &name) || !BoolArg(info, 3, "shared", &shared) ||
+      !IntegerArg(info, 4, "pid", UINT32_MAX, &pid) ||
+      (claims && !StringArg(info, 5, "promptJson", &prompt_json))) {
     return env.Undefined();
   }
-  if (!info[5].IsFunction()) {
+  if (!info[6].IsFunction()) {
     ThrowArgument(info, false, "callback", "a function");
     return env.Undefined();
   }
@@ -180,9 +189,11 @@ Napi::Value WaitManager::Start(const Napi::CallbackInfo& info) {
   wait->file_id = file_id;
   wait->directory = std::move(directory);
   wait->name = std::move(name);
+  wait->shared = shared;
+  wait->claims = claims;
   wait->pid = static_cast<uint32_t>(pid);
   wait->prompt_json = std::move(prompt_json);
-  wait->callback = Napi::Persistent(info[5].As<Napi::Function>());
+  wait->callback = Napi::Persistent(info[6].As<Napi::Function>());
   napi_async_init(env, nullptr, Napi::String::New(env, "LoopLockWait"),
                   &wait->async_context);
   uv_timer_init(loop_, &wait->timer);
@@ -216,8 +227,12 @@ void WaitManager::Attempt(Wait* wait, Wake wake) {
   if (file == nullptr || !CanRunJavaScript(env_)) return Cancel(wait->id);
   bool locked = false;
   Identity identity = Identity::kSame;
-  Status status = TryOnce(file, wake != Wake::kClosed, &locked, &identity);
+  Status status = TryOnce(file, wait->shared, wake != Wake::kClosed, &locked, &identity);
   if (!status.ok()) return Fail(wait, status);
+  if (locked && !wait->claims) {
+    file->MarkLocked();
+    return Report(wait, kLocked);
+  }
   if (locked) {
     // Claimed here, in the callback that woke up, rather than by calls from
     // JavaScript: the first microseconds after a wake-up run on cold caches,
@@ -446,8 +461,8 @@ void WaitManager::MaybeFinishTeardown() {
   delete this;
 }
 
-// lockBlocking(handle, directory, name): kLocked once flock(LOCK_EX) is
-// held, kStale when the path no longer names the file, or nothing once the
+// lockBlocking(handle, directory, name, shared): kLocked once flock(LOCK_SH
+// or LOCK_EX) is held, kStale when the path no longer names the file, or nothing once the
 // environment can no longer run JavaScript.
 //
 // Waits as acquire() does, on inotify and the backoff poll, but in this
@@ -461,20 +476,21 @@ napi_value Block(napi_env env, FileTable* files, WaitManager* manager,
                  const Napi::CallbackInfo& info) {
   LockFile* file = FileArg(info, files);
   std::string directory, name;
+  bool shared = false;
   if (file == nullptr || !StringArg(info, 1, "directory", &directory) ||
-      !StringArg(info, 2, "name", &name)) {
+      !StringArg(info, 2, "name", &name) || !BoolArg(info, 3, "shared", &shared)) {
     return nullptr;
   }
   bool locked = false;
   Identity identity = Identity::kSame;
-  Status status = TryOnce(file, false, &locked, &identity);
+  Status status = TryOnce(file, shared, false, &locked, &identity);
   if (status.ok() && !locked) {
     // In place before the next try, so a release in between is not lost.
     const int watch = manager == nullptr ? -1 : manager->Watch(directory);
     Wake wake = Wake::kClosed;
     uint64_t delay = 0;
     do {
-      status = TryOnce(file, wake != Wake::kClosed, &locked, &identity);
+      status = TryOnce(file, shared, wake != Wake::kClosed, &locked, &identity);
       if (!status.ok() || locked || identity != Identity::kSame) break;
       delay = NextDelay(delay, wake);
       if (manager != nullptr) {

@@ -19,15 +19,16 @@
 
 namespace loop_lock {
 
-// Adds wait(file, directory, name, pid, promptJson, callback) -> id,
-// cancelWait(id) and lockBlocking(file, directory, name); file is an id in
-// `files`. The callback is called as Node calls back, failure first: (null,
-// 0, the record's time) once the lock is taken and claimed
-// (LockFile::Claim), (null, 1) when the file was removed or replaced, or
-// (an Error with errno and syscall) when it fails. lockBlocking waits the same way in
-// the calling thread and returns 0 once locked (not claimed), 1 when the
-// file was removed or replaced, or nothing when the thread's environment
-// is being torn down.
+// Adds wait(file, directory, name, shared, pid, promptJson, callback) -> id,
+// cancelWait(id) and lockBlocking(file, directory, name, shared); file is an
+// id in `files`; shared waits for flock(LOCK_SH), else LOCK_EX. The callback
+// is called as Node calls back, failure first: (null, 0, the record's time)
+// once the lock is taken and claimed (LockFile::Claim), or (null, 0) once
+// taken when promptJson is null (no claim: a FileLock); (null, 1) when the
+// file was removed or replaced, or (an Error with errno and syscall) when it
+// fails. lockBlocking waits the same way in the calling thread and returns
+// 0 once locked (not claimed), 1 when the file was removed or replaced, or
+// nothing when the thread's environment is being torn down.
 void InitWaiter(Napi::Env env, Napi::Object exports, FileTable* files);
 
 // Adds lockBlocking alone, woken by the backoff poll only, for runtimes

@@ -12,7 +12,15 @@ import { tmpdir } from 'node:os';
 import { delimiter, dirname, join, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const DEFAULT_FILES = ['api.test.js', 'acquire.test.js', 'processes.test.js', 'cli.test.js', 'watch.test.js'];
+const DEFAULT_FILES = [
+  'api.test.js',
+  'acquire.test.js',
+  'processes.test.js',
+  'cli.test.js',
+  'watch.test.js',
+  'file-lock.test.js',
+  'file-lock-wait.test.js',
+];
 
 // Per-test timeout for `bun test`, whose default (5 s) is shorter than the
 // slowest of these tests on a busy machine; node:test and Deno have none.

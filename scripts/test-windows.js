@@ -42,6 +42,8 @@ const WINDOWS_TESTS = [
   'cli',
   'holder',
   'watch',
+  'file-lock',
+  'file-lock-wait',
 ];
 
 const args = process.argv.slice(2);

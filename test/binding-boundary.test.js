@@ -26,6 +26,7 @@ test('the internal binding refuses arguments of the wrong type (TypeError) or si
     "b.tryLock('x', false)",
     "b.tryLock(h, 'yes')",
     "b.lockBlocking('x')",
+    "b.lockBlocking(h, '/tmp', 'a', 'no')",
     `b.claim('x', 1, '""')`,
     `b.claim(h, '1', '""')`,
     'b.claim(h, 1, 5)',
@@ -46,13 +47,14 @@ test('the internal binding refuses arguments of the wrong type (TypeError) or si
   const waits = native().wait !== undefined;
   if (waits) {
     typeErrors.push(
-      "b.wait('x', '/tmp', 'a', 1, '\"\"', () => {})",
-      "b.wait(h, 5, 'a', 1, '\"\"', () => {})",
-      "b.wait(h, '/tmp', null, 1, '\"\"', () => {})",
-      "b.wait(h, '/tmp', 'a', '1', '\"\"', () => {})",
-      "b.wait(h, '/tmp', 'a', 1, {}, () => {})",
-      "b.wait(h, '/tmp', 'a', 1, '\"\"', 'not a function')",
-      "b.wait(h, '/tmp', 'a', 1, '\"\"')",
+      "b.wait('x', '/tmp', 'a', false, 1, '\"\"', () => {})",
+      "b.wait(h, 5, 'a', false, 1, '\"\"', () => {})",
+      "b.wait(h, '/tmp', null, false, 1, '\"\"', () => {})",
+      "b.wait(h, '/tmp', 'a', 'no', 1, '\"\"', () => {})",
+      "b.wait(h, '/tmp', 'a', false, '1', '\"\"', () => {})",
+      "b.wait(h, '/tmp', 'a', false, 1, {}, () => {})",
+      "b.wait(h, '/tmp', 'a', false, 1, '\"\"', 'not a function')",
+      "b.wait(h, '/tmp', 'a', false, 1, '\"\"')",
       "b.cancelWait('x')",
     );
   }
@@ -67,7 +69,7 @@ test('the internal binding refuses arguments of the wrong type (TypeError) or si
     'b.heldBy(h, 2 ** 32)',
     `b.claim(h, -1, '""')`,
     `b.claim(h, 2 ** 32, '""')`,
-    ...(waits ? ["b.wait(h, '/tmp', 'a', -1, '\"\"', () => {})", 'b.cancelWait(-1)', 'b.cancelWait(1.5)'] : []),
+    ...(waits ? ["b.wait(h, '/tmp', 'a', false, -1, '\"\"', () => {})", 'b.cancelWait(-1)', 'b.cancelWait(1.5)'] : []),
   ];
   const within = `b.read(h, ${MAX_METADATA_BYTES})`;
   const input = JSON.stringify({ file, calls: [...typeErrors, ...rangeErrors, within] });

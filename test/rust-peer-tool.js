@@ -2,6 +2,7 @@
 // Builds and starts the Rust peer (test/rust-peer): the reference's
 // LockMetadata, serde_json, chrono and flock, from Debian's packaged crates.
 const assert = require('node:assert/strict');
+const crypto = require('node:crypto');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
@@ -15,7 +16,10 @@ const RUSTC = '/usr/bin/rustc';
 const REGISTRY = '/usr/share/cargo/registry';
 const CRATES = ['serde', 'serde_derive', 'serde_json', 'chrono', 'libc'];
 const CRATE_DIR = path.join(__dirname, 'rust-peer');
-const TARGET_DIR = path.join(os.tmpdir(), 'loop-lock-rust-peer-target');
+// One per checkout: two checkouts of different versions (worktrees) must not
+// run each other's peer.
+const CHECKOUT = crypto.createHash('sha256').update(CRATE_DIR).digest('hex').slice(0, 12);
+const TARGET_DIR = path.join(os.tmpdir(), `loop-lock-rust-peer-target-${CHECKOUT}`);
 const PEER = path.join(TARGET_DIR, 'release', 'rust-peer');
 
 /** Why the peer cannot be built here (a reason to skip), or false. */

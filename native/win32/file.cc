@@ -132,12 +132,8 @@ Status TryLock(FileHandle file, bool shared, bool* locked) {
     return Status{};
   }
   // Windows locks neither convert (a handle's own shared lock refuses its
-  // exclusive one) nor merge (each lock needs its own unlock), so a shared
-  // lock is only a test that no exclusive holder exists, released at once.
-  if (shared) {
-    at = At(kLockOffset);
-    UnlockFileEx(file, 0, 1, 0, &at);
-  }
+  // exclusive one) nor merge (each lock needs its own unlock): a handle
+  // holds one lock at a time, as every caller takes it (see Release).
   *locked = true;
   return Status{};
 }

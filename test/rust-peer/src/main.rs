@@ -11,6 +11,15 @@
 //!                             or {"event":"try","acquired":false,"holder":R}
 //!   ["release"]            -> {"event":"released"}
 //!
+//! and ralph_core::file_lock's sidecar locks (see file_lock.rs):
+//!
+//!   ["name", path]                -> {"event":"name","lockPath":L}, L as FileLock::new names it
+//!   ["file-lock", path, mode, how] -> {"event":"file-lock","acquired":bool,"lockPath":L}: mode
+//!                                    "shared" or "exclusive", how "try" (None when taken) or
+//!                                    "block" (replies once it has the lock); kept until
+//!                                    "file-release"
+//!   ["file-release"]              -> {"event":"file-released"}, dropping every file lock held
+//!
 //! R is {"pid","started","prompt"} as serde parsed it, `started` in RFC 3339
 //! with nanoseconds, or {"error"} with serde's message. P is what
 //! to_string_pretty writes for the record read (null if it did not parse).
@@ -26,6 +35,8 @@ use std::os::unix::io::AsRawFd;
 use std::path::Path;
 use std::process;
 
+mod file_lock;
+
 /// The reference's record, field for field.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct LockMetadata {
@@ -36,10 +47,15 @@ struct LockMetadata {
 
 fn main() {
     let mut held: Option<File> = None;
+    let mut file_locks: Vec<file_lock::LockGuard> = Vec::new();
     for line in io::stdin().lock().lines() {
         let line = line.expect("reading stdin");
         let command: Vec<String> = serde_json::from_str(&line).expect("a JSON array of strings");
-        match run(&command, &mut held) {
+        let reply = match file_lock::run(&command, &mut file_locks) {
+            Some(reply) => reply,
+            None => run(&command, &mut held),
+        };
+        match reply {
             Ok(reply) => println!("{}", reply),
             Err(error) => {
                 eprintln!("{}: {}", line, error);
