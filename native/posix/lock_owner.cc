@@ -12,9 +12,9 @@
 #include <climits>
 #include <cstdlib>
 #include <cstring>
-#include <mutex>
 
 #include "eintr.h"
+#include "proc_holder.h"
 
 namespace loop_lock {
 namespace {
@@ -73,19 +73,11 @@ bool IsMarked(int, int64_t) { return false; }
 // still not cheap: the kernel takes its lock table's rwsem for writing,
 // which waits out an RCU grace period unless another read did so moments
 // before, so a read on its own took 6 to 20 ms on the development machine
-// (2 cores, loaded). -1 when it cannot be used: no procfs, or a /proc of
-// another pid namespace, whose pids are not this process's.
+// (2 cores, loaded). Hence only the fallback of HoldsThroughDescriptor.
+// -1 when it cannot be used: no procfs, or a /proc of another pid
+// namespace, whose pids are not this process's.
 int KernelLockList() {
-  static int fd = -1;
-  static std::once_flag once;
-  std::call_once(once, [] {
-    char self[32];
-    const ssize_t n = readlink("/proc/self", self, sizeof self - 1);
-    if (n <= 0) return;
-    self[n] = '\0';
-    if (std::strtoll(self, nullptr, 10) != getpid()) return;
-    fd = open("/proc/locks", O_RDONLY | O_CLOEXEC);
-  });
+  static const int fd = ProcIsOwn() ? open("/proc/locks", O_RDONLY | O_CLOEXEC) : -1;
   return fd;
 }
 
@@ -195,16 +187,29 @@ void PrepareHoldsLock() {
 #endif
 }
 
-bool HoldsLock(FileHandle fd, const FileId& id, int64_t pid) {
+bool HoldsLock(FileHandle fd, const FileId& id, int64_t pid, int64_t started_ms) {
   if (pid < 1 || pid > INT_MAX) return false;
   if (IsMarked(fd, pid)) return true;
-  // A dead pid holds nothing; this costs a microsecond where reading
-  // /proc/locks costs far more (see KernelLockList).
+#ifdef __linux__
+  // A start time read says the process exists, so a live holder needs no
+  // kill() below: a few system calls in all, each a few microseconds.
+  if (ProcIsOwn()) {
+    const ProcAnswer reused = StartedAfter(pid, started_ms);
+    if (reused == ProcAnswer::kYes) return false;
+    const ProcAnswer held = reused == ProcAnswer::kNo ? HoldsThroughDescriptor(pid, id) : ProcAnswer::kUnknown;
+    if (held != ProcAnswer::kUnknown) return held == ProcAnswer::kYes;
+  }
+#endif
+  // A dead pid holds nothing; this costs a microsecond, where reading
+  // /proc/locks costs milliseconds (see KernelLockList).
   if (!IsAlive(pid)) return false;
 #ifdef __linux__
   const int locks = KernelLockList();
   bool holds = false;
   if (locks >= 0 && ReadKernelLocks(locks, id, pid, &holds)) return holds;
+#else
+  (void)id;
+  (void)started_ms;
 #endif
   return true;
 }
