@@ -29,6 +29,7 @@ const { inRounds, summarize } = require('./stats');
 const { LOCK_FILE } = require('./contenders');
 const { CLAIM_FLOOR, TIMED_ROWS, buildResult, printTable } = require('./report');
 const { watchRow } = require('./watch');
+const { unmarkedRow } = require('./unmarked');
 
 const ROOT = path.join(__dirname, '..');
 const BUILD = path.join(__dirname, '.build');
@@ -315,6 +316,10 @@ async function main() {
       nodeContenders.includes('loop-lock') && config.handoffs > 0
         ? await watchRow(path.join(root, 'watch'), config, log)
         : new Map();
+    const unmarked =
+      nodeContenders.includes('loop-lock') && config.handoffs > 0
+        ? await unmarkedRow(path.join(root, 'unmarked'), config, log)
+        : new Map();
     const memory = await memoryRow(root, contenders, timed.get('uncontended'));
     const result = buildResult({
       started,
@@ -325,6 +330,7 @@ async function main() {
       handoff,
       aborts,
       watch,
+      unmarked,
       memory,
     });
     if (json) process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
