@@ -36,6 +36,7 @@ const WINDOWS_TESTS = [
   'workers',
   'cli',
   'holder',
+  'holder-unmarked',
   'watch',
 ];
 

@@ -13,6 +13,7 @@ const path = require('node:path');
 const { spawnSync } = require('node:child_process');
 
 const { LoopLock, AlreadyLockedError } = require('../dist');
+const { native } = require('../dist/native.js');
 const { makeWorkspace, startChild } = require('./helpers');
 const { buildPeer, missingToolchain, startPeer } = require('./rust-peer-tool');
 
@@ -128,6 +129,23 @@ test('a pid that started after the record was written is not its writer: no hold
   // The same holder with a record written after it started is named.
   writeRecord(workspace, peer.pid);
   assert.deepEqual(namedHolders(workspace), named(peer.pid));
+});
+
+// Every platform but macOS: this process holds the lock through the
+// binding, which writes no record and no mark, as a holder that writes
+// with plain flock() or LockFileEx does.
+test('a record stamped more than 2 s before the process it names started names no one; a later one names it', (t) => {
+  if (process.platform === 'darwin') return t.skip('macOS: only a dead pid is ruled out (see README)');
+  const workspace = workspaceWithFile(t);
+  const binding = native();
+  const handle = binding.open(lockPathIn(workspace), false);
+  t.after(() => binding.close(handle));
+  assert.equal(binding.tryLock(handle, false), true);
+  const processStarted = Date.now() - process.uptime() * 1000;
+  writeRecord(workspace, process.pid, new Date(processStarted - 60_000));
+  assert.deepEqual(namedHolders(workspace), nobodyNamed);
+  writeRecord(workspace, process.pid, new Date(processStarted + 1000));
+  assert.deepEqual(namedHolders(workspace), named(process.pid));
 });
 
 // flock(1) and the Rust reference's children inherit the locked descriptor:
