@@ -25,6 +25,12 @@ bool MarkHolder(FileHandle fd, int64_t pid);
 // outlived its lock would name its process as the next holder's.
 void UnmarkHolder(FileHandle fd);
 
+// A record is written after its process starts: a process that started
+// more than this after a record's `started` did not write it, and its pid
+// was reused. The slack covers the clock tick that start times are counted
+// in (10 ms on Linux) and clock adjustments that small.
+constexpr int64_t kStartSlackMs = 2000;
+
 // Whether process `pid` (as this process numbers pids) holds the exclusive
 // flock() lock on the inode `id`, open as `fd`, for a record that names it
 // stamped `started_ms` (ms since the epoch): its mark is there (see
@@ -36,9 +42,10 @@ void UnmarkHolder(FileHandle fd);
 // see StartedAfter). Where those entries cannot be read (another user's
 // process), /proc/locks, which lists every lock with the pid that took it;
 // a pid outside the reader's pid namespace is listed as 0 there, so it
-// never matches. Where /proc is another pid namespace's, and on macOS,
-// only a dead pid can be ruled out: the answer is then whether `pid` names
-// a live process. Windows: see win32/lock_owner.cc. Pids below 1 address
+// never matches. Where /proc is another pid namespace's, only a dead pid
+// can be ruled out: the answer is then whether `pid` names a live process;
+// on macOS, a live process that started in time (the kernel's process
+// table). Windows: see win32/lock_owner.cc. Pids below 1 address
 // process groups and name no holder.
 bool HoldsLock(FileHandle fd, const FileId& id, int64_t pid, int64_t started_ms);
 

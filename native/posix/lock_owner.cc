@@ -7,6 +7,9 @@
 #ifdef __linux__
 #include <sys/sysmacros.h>
 #endif
+#ifdef __APPLE__
+#include <sys/sysctl.h>
+#endif
 
 #include <cerrno>
 #include <climits>
@@ -151,6 +154,21 @@ bool ReadKernelLocks(int fd, const FileId& id, int64_t pid, bool* holds) {
 
 #endif  // __linux__
 
+#ifdef __APPLE__
+
+// Whether process `pid` started more than kStartSlackMs after started_ms,
+// by the kernel's process table (what ps shows); false when it does not say.
+bool StartedAfter(int64_t pid, int64_t started_ms) {
+  int name[4] = {CTL_KERN, KERN_PROC, KERN_PROC_PID, static_cast<int>(pid)};
+  struct kinfo_proc process;
+  size_t size = sizeof process;
+  if (sysctl(name, 4, &process, &size, nullptr, 0) != 0 || size < sizeof process) return false;
+  const struct timeval& start = process.kp_proc.p_starttime;
+  return static_cast<int64_t>(start.tv_sec) * 1000 + start.tv_usec / 1000 > started_ms + kStartSlackMs;
+}
+
+#endif  // __APPLE__
+
 }  // namespace
 
 bool MarkHolder(FileHandle fd, int64_t pid) {
@@ -207,6 +225,9 @@ bool HoldsLock(FileHandle fd, const FileId& id, int64_t pid, int64_t started_ms)
   const int locks = KernelLockList();
   bool holds = false;
   if (locks >= 0 && ReadKernelLocks(locks, id, pid, &holds)) return holds;
+#elif defined(__APPLE__)
+  (void)id;
+  if (StartedAfter(pid, started_ms)) return false;
 #else
   (void)id;
   (void)started_ms;

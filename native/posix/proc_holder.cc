@@ -16,12 +16,11 @@
 #include <cstring>
 #include <mutex>
 
+#include "../lock_owner.h"
 #include "eintr.h"
 
 namespace loop_lock {
 namespace {
-
-constexpr int64_t kStartSlackMs = 2000;
 
 // Reads a small /proc file whole into buffer, NUL-terminated: procfs makes
 // these files in one go and hands them out in one read. The length read,

@@ -36,12 +36,10 @@ bool ProcIsOwn();
 // filesystem that emulates flock(), as /proc/locks would show).
 ProcAnswer HoldsThroughDescriptor(int64_t pid, const FileId& id);
 
-// Whether process `pid` started more than 2 s after `started_ms` (ms since
-// the epoch), from /proc/<pid>/stat: then it did not write a record
-// stamped `started_ms`, which a process writes after it starts, and the
-// pid was reused. The slack covers the clock tick that start times are
-// counted in and clock adjustments that small. kUnknown when the start time
-// cannot be read.
+// Whether process `pid` started more than kStartSlackMs after `started_ms`
+// (ms since the epoch), from /proc/<pid>/stat: then it did not write a
+// record stamped `started_ms` (see kStartSlackMs). kUnknown when the start
+// time cannot be read: no such process, or /proc hides it.
 ProcAnswer StartedAfter(int64_t pid, int64_t started_ms);
 
 }  // namespace loop_lock

@@ -18,17 +18,15 @@ void PrepareHoldsLock() {}
 
 namespace {
 
-constexpr int64_t kStartSlackMs = 2000;
-
 // A FILETIME (100 ns units since 1601) in ms since the Unix epoch.
 int64_t UnixMs(const FILETIME& time) {
   const ULONGLONG ticks = (static_cast<ULONGLONG>(time.dwHighDateTime) << 32) | time.dwLowDateTime;
   return static_cast<int64_t>(ticks / 10000) - 11644473600000LL;
 }
 
-// Whether the process started more than the slack after started_ms: then
-// it did not write the record stamped so, and its pid was reused. False
-// when Windows does not say.
+// Whether the process started more than kStartSlackMs after started_ms:
+// then it did not write the record stamped so, and its pid was reused.
+// False when Windows does not say.
 bool StartedAfter(HANDLE process, int64_t started_ms) {
   FILETIME created, exited, kernel, user;
   if (!GetProcessTimes(process, &created, &exited, &kernel, &user)) return false;
