@@ -131,11 +131,10 @@ test('a pid that started after the record was written is not its writer: no hold
   assert.deepEqual(namedHolders(workspace), named(peer.pid));
 });
 
-// Every platform but macOS: this process holds the lock through the
-// binding, which writes no record and no mark, as a holder that writes
-// with plain flock() or LockFileEx does.
+// Every platform: this process holds the lock through the binding, which
+// writes no record and no mark, as a holder that locks with plain flock()
+// or LockFileEx does.
 test('a record stamped more than 2 s before the process it names started names no one; a later one names it', (t) => {
-  if (process.platform === 'darwin') return t.skip('macOS: only a dead pid is ruled out (see README)');
   const workspace = workspaceWithFile(t);
   const binding = native();
   const handle = binding.open(lockPathIn(workspace), false);
