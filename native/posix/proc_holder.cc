@@ -44,20 +44,25 @@ ssize_t ReadProcFile(const char* path, char* buffer, size_t size) {
 // process: EACCES; no descriptor left to read with: EMFILE).
 ProcAnswer ReadFailed(int error) { return error == ENOENT ? ProcAnswer::kNo : ProcAnswer::kUnknown; }
 
+// What the lock lines of a descriptor's fdinfo say of the file `id`.
+struct Listed {
+  ProcAnswer held = ProcAnswer::kNo;
+  bool same_device = false;  // the lock's device is the file's st_dev
+};
+
 // The locks an open file description holds, as its fdinfo lists them after
 // its pos, flags, mnt_id and ino lines: "lock:\t1: FLOCK  ADVISORY  WRITE
 // 4242 fe:00:2146971 0 EOF". Only locks held through that very open file
 // description are listed (a waiter is not), flock() ones first, so the
-// first 4 KiB read has them all. kYes for an exclusive flock(); kUnknown
-// for an exclusive POSIX lock and no flock() one: a network filesystem that
-// emulates flock() lists it so; /proc/locks then ranks what it shows.
-// *same_file is whether the lock's "major:minor:inode" names the file `id`:
-// the device is the superblock's, which is the st_dev that stat reports
-// except on btrfs subvolumes and overlayfs; a caller who has not compared
-// the descriptor's own stat with the file yet must then do so.
-ProcAnswer LockListed(char* text, const FileId& id, bool* same_file) {
-  ProcAnswer answer = ProcAnswer::kNo;
-  *same_file = false;
+// first 4 KiB read has them all; reading them takes only that inode's
+// spinlock. kYes for an exclusive flock() on an inode numbered as `id`;
+// kUnknown for an exclusive POSIX lock there and no flock() one: a network
+// filesystem that emulates flock() lists it so, and /proc/locks then ranks
+// what it shows. The device is the superblock's, which is the st_dev that
+// stat reports except on btrfs subvolumes and overlayfs: where it differs,
+// the caller compares the descriptor's own stat with the file.
+Listed LockListed(char* text, const FileId& id) {
+  Listed listed;
   char* save = nullptr;
   for (char* line = strtok_r(text, "\n", &save); line != nullptr; line = strtok_r(nullptr, "\n", &save)) {
     if (std::strncmp(line, "lock:", 5) != 0) continue;
@@ -65,61 +70,49 @@ ProcAnswer LockListed(char* text, const FileId& id, bool* same_file) {
     const char* fields[6] = {};
     char* rest = nullptr;
     for (int i = 0; i < 6; ++i) fields[i] = strtok_r(i == 0 ? line + 5 : nullptr, " \t", &rest);
-    if (fields[5] == nullptr || std::strcmp(fields[3], "WRITE") != 0) continue;
-    if (std::strcmp(fields[1], "POSIX") == 0) answer = ProcAnswer::kUnknown;
-    if (std::strcmp(fields[1], "FLOCK") != 0) continue;
     unsigned int major_dev = 0;
     unsigned int minor_dev = 0;
     unsigned long long ino = 0;
-    *same_file = std::sscanf(fields[5], "%x:%x:%llu", &major_dev, &minor_dev, &ino) == 3 &&
-                 major_dev == major(static_cast<dev_t>(id.dev)) &&
-                 minor_dev == minor(static_cast<dev_t>(id.dev)) && ino == id.ino;
-    return ProcAnswer::kYes;
+    if (fields[5] == nullptr || std::strcmp(fields[3], "WRITE") != 0 ||
+        std::sscanf(fields[5], "%x:%x:%llu", &major_dev, &minor_dev, &ino) != 3 || ino != id.ino) {
+      continue;
+    }
+    const bool flock = std::strcmp(fields[1], "FLOCK") == 0;
+    if (!flock && std::strcmp(fields[1], "POSIX") != 0) continue;
+    listed.held = flock ? ProcAnswer::kYes : ProcAnswer::kUnknown;
+    listed.same_device = major_dev == major(static_cast<dev_t>(id.dev)) &&
+                         minor_dev == minor(static_cast<dev_t>(id.dev));
+    if (flock) break;
   }
-  return answer;
+  return listed;
 }
 
-// What fdinfo says of descriptor `fd` of process `pid` (see LockListed).
-ProcAnswer ReadDescriptorLocks(int64_t pid, const char* fd, const FileId& id, bool* same_file) {
+// Whether descriptor `fd` of process `pid` holds the exclusive flock() lock
+// on the file `id`, by its fdinfo. Where the lock's device cannot tell, a
+// stat() through the /proc/<pid>/fd link, which reaches the file itself.
+// Never a stat() of a descriptor that holds no lock on the file: that would
+// reach into whatever filesystem the process has files on (a network mount
+// that hangs), where fdinfo only reads the process's own table.
+ProcAnswer DescriptorHolds(int64_t pid, const char* fd, const FileId& id) {
   char path[64];
   std::snprintf(path, sizeof path, "/proc/%lld/fdinfo/%s", static_cast<long long>(pid), fd);
   char text[4096];
   if (ReadProcFile(path, text, sizeof text) < 0) return ReadFailed(errno);
-  return LockListed(text, id, same_file);
-}
-
-// Whether descriptor `fd` of process `pid` is the file `id` (by stat: the
-// /proc/<pid>/fd link reaches the file itself, so a number since reused
-// for another file does not compare equal), its open file description
-// holding the exclusive flock() lock.
-ProcAnswer DescriptorHolds(int64_t pid, const char* fd, const FileId& id) {
-  char path[64];
+  const Listed listed = LockListed(text, id);
+  if (listed.held != ProcAnswer::kYes || listed.same_device) return listed.held;
   std::snprintf(path, sizeof path, "/proc/%lld/fd/%s", static_cast<long long>(pid), fd);
   struct stat file;
   if (stat(path, &file) != 0) return ReadFailed(errno);
-  if (static_cast<unsigned long long>(file.st_dev) != id.dev ||
-      static_cast<unsigned long long>(file.st_ino) != id.ino) {
-    return ProcAnswer::kNo;
-  }
-  bool same_file = false;
-  return ReadDescriptorLocks(pid, fd, id, &same_file);
-}
-
-// The remembered descriptor again: its fdinfo alone, when its lock names
-// the file (device and inode); a stat only where the device cannot tell.
-ProcAnswer RememberedHolds(int64_t pid, int fd, const FileId& id) {
-  char name[16];
-  std::snprintf(name, sizeof name, "%d", fd);
-  bool same_file = false;
-  const ProcAnswer held = ReadDescriptorLocks(pid, name, id, &same_file);
-  if (held != ProcAnswer::kYes || same_file) return held;
-  return DescriptorHolds(pid, name, id);
+  const bool same_file = static_cast<unsigned long long>(file.st_dev) == id.dev &&
+                         static_cast<unsigned long long>(file.st_ino) == id.ino;
+  return same_file ? ProcAnswer::kYes : ProcAnswer::kNo;
 }
 
 // Every descriptor of process `pid`, for the one that holds the lock on
-// `id` (*found): one stat() per descriptor, and an fdinfo read only for the
-// file's own. kUnknown when the list cannot be read, or when a descriptor
-// of the file could not say; kYes wins over either.
+// `id` (*found): one fdinfo read each. kUnknown when the list cannot be
+// read (another user's process; hidepid; a process that exited meanwhile:
+// /proc/locks, read then, can tell), or when a descriptor could not say;
+// kYes wins over either.
 ProcAnswer FindHoldingDescriptor(int64_t pid, const FileId& id, int* found) {
   char path[32];
   std::snprintf(path, sizeof path, "/proc/%lld/fd", static_cast<long long>(pid));
@@ -237,7 +230,11 @@ bool ProcIsOwn() {
 
 ProcAnswer HoldsThroughDescriptor(int64_t pid, const FileId& id) {
   const int remembered = Remembered().Recall(pid, id);
-  if (remembered >= 0 && RememberedHolds(pid, remembered, id) == ProcAnswer::kYes) return ProcAnswer::kYes;
+  if (remembered >= 0) {
+    char fd[16];
+    std::snprintf(fd, sizeof fd, "%d", remembered);
+    if (DescriptorHolds(pid, fd, id) == ProcAnswer::kYes) return ProcAnswer::kYes;
+  }
   int found = -1;
   const ProcAnswer answer = FindHoldingDescriptor(pid, id, &found);
   if (answer == ProcAnswer::kYes) Remembered().Remember(pid, id, found);

@@ -23,17 +23,19 @@ enum class ProcAnswer { kYes, kNo, kUnknown };
 bool ProcIsOwn();
 
 // Whether process `pid` holds the exclusive flock() lock on the file `id`
-// through a descriptor of its own: one of /proc/<pid>/fd is that file (by
-// stat: device and inode) and its /proc/<pid>/fdinfo/<fd> lists a FLOCK
-// WRITE lock, which the kernel lists there only for the open file
-// description that holds it. A process that inherited the descriptor holds
-// the lock as much as the one that took it, and is answered yes; one that
-// closed its copy, no. The descriptor found is remembered (per pid and
-// file), so that the next answer reads that one descriptor's entries, and
-// checked again each time (its number may have been reused for another
-// file). kUnknown where the entries cannot be read (another user's process:
-// EACCES; hidepid) or where the kernel lists the lock as a POSIX lock (a
-// filesystem that emulates flock(), as /proc/locks would show).
+// through a descriptor of its own: one of its /proc/<pid>/fdinfo/<fd>
+// lists a FLOCK WRITE lock on that file's device and inode, which the
+// kernel lists there only for the open file description that holds it (a
+// stat() through /proc/<pid>/fd/<fd> confirms the file where the lock's
+// device is not the file's st_dev). A process that inherited the
+// descriptor holds the lock as much as the one that took it, and is
+// answered yes; one that closed its copy, no. The descriptor found is
+// remembered (per pid and file), so that the next answer reads that one
+// fdinfo, and checked again each time (its number may have been closed, or
+// reused for another file). kUnknown where the entries cannot be read
+// (another user's process: EACCES; hidepid) or where the kernel lists the
+// lock as a POSIX lock (a filesystem that emulates flock(), as /proc/locks
+// would show).
 ProcAnswer HoldsThroughDescriptor(int64_t pid, const FileId& id);
 
 // Whether process `pid` started more than kStartSlackMs after `started_ms`
