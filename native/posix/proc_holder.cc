@@ -59,8 +59,8 @@ struct Listed {
 // kUnknown for an exclusive POSIX lock there and no flock() one: a network
 // filesystem that emulates flock() lists it so, and /proc/locks then ranks
 // what it shows. The device is the superblock's, which is the st_dev that
-// stat reports except on btrfs subvolumes and overlayfs: where it differs,
-// the caller compares the descriptor's own stat with the file.
+// stat reports except on btrfs subvolumes and some overlayfs setups: where
+// it differs, the caller compares the descriptor's own stat with the file.
 Listed LockListed(char* text, const FileId& id) {
   Listed listed;
   char* save = nullptr;
