@@ -17,7 +17,7 @@
       "ldflags": ["-Wl,-z,relro,-z,now"],
       "conditions": [
         ["OS != 'win'", {
-          "sources": ["native/posix/file.cc", "native/posix/lock_owner.cc", "native/posix/process.cc"]
+          "sources": ["native/posix/file.cc", "native/posix/lock_owner.cc", "native/posix/proc_holder.cc", "native/posix/process.cc"]
         }],
         # MSVC, building from source on Windows. node-gyp adds its own
         # delay-load hook (native/win32/delay_load_hook.cc is the MinGW

@@ -16,6 +16,9 @@ const HANDOFF_TITLE = '5. handoff: holder in another process releases, waiter in
 const ABORT_TITLE = '5b. abort of a pending acquire() (lock held by another process)';
 const WATCH_TITLE = '5c. watch(): a change in another process seen by LoopLock.watch() (× the C handoff floor of row 5)';
 
+const UNMARKED_TITLE =
+  '4b. a holder that writes no mark (ralph\'s Rust loop): lone calls, 25 ms apart (× the same call against a loop-lock holder)';
+
 /** What the C floor does in each row. */
 const FLOOR_WORK = {
   uncontended: 'open(O_RDWR|O_CREAT|O_CLOEXEC), flock(LOCK_EX|LOCK_NB), pwrite, ftruncate, close',
@@ -75,7 +78,21 @@ function unavailable(contender) {
   return contender.ok ? null : `cannot load: ${contender.reason}`;
 }
 
-function buildRows({ contenders, timed, handoff, aborts, watch, config }) {
+/** Row 4b: each operation against a loop-lock holder, then against one that writes no mark. */
+function unmarkedResults(unmarked, config) {
+  const missing = config.handoffs === 0 ? 'skipped (--handoffs=0)' : 'loop-lock not run';
+  const foreign = unmarked.get('unmarked holder') ?? 'unmarked';
+  return ['status', 'tryAcquire'].flatMap((op) => {
+    const own = unmarked.get(`${op}, loop-lock holder`);
+    const work = op === 'status' ? 'status()' : 'tryAcquire() failing, returning the holder';
+    return [
+      entry(`${op}, loop-lock holder`, 'reference', own, own, missing, `${work}; the holder marked its record`),
+      entry(`${op}, ${foreign} holder`, 'subject', unmarked.get(`${op}, ${foreign} holder`), own, missing, `${work}; no mark`),
+    ];
+  });
+}
+
+function buildRows({ contenders, timed, handoff, aborts, watch, unmarked, config }) {
   const rows = [];
   for (const row of TIMED_ROWS) {
     const measured = timed.get(row.id);
@@ -92,6 +109,7 @@ function buildRows({ contenders, timed, handoff, aborts, watch, config }) {
     }
     rows.push({ id: row.id, title: row.title, results });
   }
+  rows.push({ id: 'unmarked', title: UNMARKED_TITLE, results: unmarkedResults(unmarked, config) });
   const floorHandoff = handoff.get('C');
   rows.push({
     id: 'handoff',
@@ -189,6 +207,14 @@ function buildVerdicts(rows, memory) {
   verdicts.push(ratioTarget('isLocked, lock free, vs C floor', 'isLockedFree', 1.5));
   verdicts.push(ratioTarget('isLocked, lock held, vs C floor', 'isLockedHeld', 1.5));
   verdicts.push(ratioTarget('handoff median vs C waiter blocked in flock()', 'handoff', 1.3));
+  const lone = rows.find((r) => r.id === 'unmarked').results.filter((e) => e.kind === 'subject');
+  const loneStatus = lone.find((e) => e.contender.startsWith('status'));
+  const loneTarget = 'a lone status(), holder with no mark vs a loop-lock holder';
+  verdicts.push(
+    loneStatus?.available
+      ? verdict(loneTarget, '<= 2x', loneStatus.ratio, loneStatus.ratio <= 2, 'x')
+      : verdict(loneTarget, '<= 2x', null, null, 'x', loneStatus?.reason ?? 'not run'),
+  );
   const abort = find('abort', 'loop-lock');
   if (abort?.available) {
     const clean = abort.wrongReason === 0 && abort.fdsAfter === abort.fdsBefore;
@@ -235,8 +261,8 @@ function buildVerdicts(rows, memory) {
 }
 
 /** Everything `--json` prints; `printTable` renders the same object. */
-function buildResult({ started, machine, config, contenders, timed, handoff, aborts, watch, memory }) {
-  const rows = buildRows({ contenders, timed, handoff, aborts, watch, config });
+function buildResult({ started, machine, config, contenders, timed, handoff, aborts, watch, unmarked, memory }) {
+  const rows = buildRows({ contenders, timed, handoff, aborts, watch, unmarked, config });
   const memoryRow = buildMemory({ contenders, memory, config });
   return {
     date: started.toISOString(),

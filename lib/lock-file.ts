@@ -89,10 +89,11 @@ export function readRecordOrNull(binding: Binding, handle: Handle, lockPath: str
  * `null` when the record is not theirs for sure: not (yet) a complete
  * record, or one whose pid does not hold the lock. A new holder has locked
  * but not yet written over the last holder's record; a foreign holder
- * (`flock(1)`) writes none; a holder that died left its record. Callers
- * signal the pid they are given, so it must be the holder's.
+ * (`flock(1)`) writes none; a holder that died left its record, and its
+ * pid may since name another process, which started after the record was
+ * written. Callers signal the pid they are given, so it must be the holder's.
  */
 export function currentHolder(binding: Binding, handle: Handle, lockPath: string): LockMetadata | null {
   const holder = readRecordOrNull(binding, handle, lockPath);
-  return holder !== null && binding.heldBy(handle, holder.pid) ? holder : null;
+  return holder !== null && binding.heldBy(handle, holder.pid, holder.started.getTime()) ? holder : null;
 }

@@ -96,11 +96,14 @@ export interface Binding {
    */
   probe(path: string): boolean;
   /**
-   * Whether process `pid` holds the lock on the handle's inode. Linux asks
-   * the kernel (/proc/locks: the pid that took each flock() lock); where
-   * that cannot be read, whether `pid` is alive.
+   * Whether process `pid` holds the lock on the handle's inode, for a record
+   * stamped `started` (ms since the epoch). Linux asks the kernel: a
+   * descriptor of the process's own that holds it (/proc/<pid>/fdinfo), or
+   * where that cannot be read /proc/locks; and a process that started more
+   * than 2 s after `started` did not write the record (its pid was reused).
+   * Where the kernel cannot say, whether `pid` is alive.
    */
-  heldBy(handle: Handle, pid: number): boolean;
+  heldBy(handle: Handle, pid: number, started: number): boolean;
   /**
    * Drops the handle's lock and keeps it open: the probe of a watch, whose
    * descriptor stays open so that probing makes no inotify event (see

@@ -6,6 +6,7 @@
 #include <napi.h>
 #include <uv.h>
 
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <string>
@@ -165,13 +166,24 @@ Napi::Value Probe(const Napi::CallbackInfo& info) {
   return Reply(env, status, [&] { return Napi::Boolean::New(env, !free); });
 }
 
-// heldBy(handle, pid): whether pid holds the lock on the handle's inode, as
-// far as the system can tell (see HoldsLock)
+// heldBy(handle, pid, started): whether pid holds the lock on the handle's
+// inode, as far as the system can tell, for a record stamped `started` (ms
+// since the epoch; see HoldsLock)
 Napi::Value HeldBy(const Napi::CallbackInfo& info) {
   LockFile* file = OpenFileArg(info);
   uint64_t pid = 0;
-  if (file == nullptr || !IntegerArg(info, 1, "pid", UINT32_MAX, &pid)) return info.Env().Undefined();
-  return Napi::Boolean::New(info.Env(), HoldsLock(file->handle(), file->id(), static_cast<int64_t>(pid)));
+  double started = 0;
+  if (file == nullptr || !IntegerArg(info, 1, "pid", UINT32_MAX, &pid) ||
+      !NumberArg(info, 2, "started", &started)) {
+    return info.Env().Undefined();
+  }
+  // Any Date's time is within 8.64e15 ms of the epoch.
+  if (!(std::fabs(started) <= 8.64e15)) {
+    ThrowArgument(info, true, "started", "a time in ms within 8.64e15 of the epoch");
+    return info.Env().Undefined();
+  }
+  const bool held = HoldsLock(file->handle(), file->id(), static_cast<int64_t>(pid), static_cast<int64_t>(started));
+  return Napi::Boolean::New(info.Env(), held);
 }
 
 // unlock(handle): void; drops the handle's lock and keeps it open, for a

@@ -25,23 +25,34 @@ bool MarkHolder(FileHandle fd, int64_t pid);
 // outlived its lock would name its process as the next holder's.
 void UnmarkHolder(FileHandle fd);
 
+// A record is written after its process starts: a process that started
+// more than this after a record's `started` did not write it, and its pid
+// was reused. The slack covers the clock tick that start times are counted
+// in (10 ms on Linux) and clock adjustments that small.
+constexpr int64_t kStartSlackMs = 2000;
+
 // Whether process `pid` (as this process numbers pids) holds the exclusive
-// flock() lock on the inode `id`, open as `fd`: its mark is there (see
+// flock() lock on the inode `id`, open as `fd`, for a record that names it
+// stamped `started_ms` (ms since the epoch): its mark is there (see
 // MarkHolder), or it is alive and, on Linux, the kernel says so.
 //
-// On Linux the kernel lists every lock in /proc/locks with the pid that
-// took it and its device and inode; a pid outside the reader's pid
-// namespace is listed as 0, so it never matches. Where /proc/locks cannot
-// be read, or its pids are another namespace's (/proc mounted from another
-// pid namespace), and on macOS, only a dead pid can be ruled out: the
-// answer is then whether `pid` names a live process. Pids below 1 address
+// On Linux the process's own /proc entries say so: one of its descriptors
+// is the file and holds the lock (see HoldsThroughDescriptor), and it
+// started no later than 2 s after `started_ms` (else the pid was reused:
+// see StartedAfter). Where those entries cannot be read (another user's
+// process), /proc/locks, which lists every lock with the pid that took it;
+// a pid outside the reader's pid namespace is listed as 0 there, so it
+// never matches. Where /proc is another pid namespace's, only a dead pid
+// can be ruled out: the answer is then whether `pid` names a live process;
+// on macOS, a live process that started in time (the kernel's process
+// table). Windows: see win32/lock_owner.cc. Pids below 1 address
 // process groups and name no holder.
-bool HoldsLock(FileHandle fd, const FileId& id, int64_t pid);
+bool HoldsLock(FileHandle fd, const FileId& id, int64_t pid, int64_t started_ms);
 
-// Opens what HoldsLock reads (/proc/locks), once per process. Called when
-// the addon loads, so that the descriptor it keeps is there from the first
-// call on rather than appearing at the first contended one, where a count
-// of open descriptors would take it for a leak.
+// Opens what HoldsLock falls back to (/proc/locks), once per process.
+// Called when the addon loads, so that the descriptor it keeps is there
+// from the first call on rather than appearing at the first contended one,
+// where a count of open descriptors would take it for a leak.
 void PrepareHoldsLock();
 
 }  // namespace loop_lock

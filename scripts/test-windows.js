@@ -41,6 +41,7 @@ const WINDOWS_TESTS = [
   'workers',
   'cli',
   'holder',
+  'holder-unmarked',
   'watch',
   'file-lock',
   'file-lock-wait',

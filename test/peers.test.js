@@ -20,14 +20,18 @@ function prepareLockFile(workspace, text = '') {
 }
 
 // Holds LOCK_EX on the file until stdin closes or gets a line; writes the
-// record the way the Rust reference would (to_string_pretty, then nothing).
+// record the way the Rust reference would (to_string_pretty, then nothing),
+// stamped now with chrono's nanoseconds: a record older than its process
+// would name a reused pid.
 const PYTHON_HOLDER = `
-import fcntl, json, os, sys
+import fcntl, json, os, sys, time
 f = open(sys.argv[1], 'r+')
 fcntl.flock(f, fcntl.LOCK_EX)
 if sys.argv[2] == 'record':
+    now = time.time_ns()
+    started = time.strftime('%Y-%m-%dT%H:%M:%S', time.gmtime(now // 10**9)) + '.%09dZ' % (now % 10**9)
     f.seek(0); f.truncate()
-    f.write(json.dumps({'pid': os.getpid(), 'started': '2025-01-02T03:04:05.123456789Z', 'prompt': 'from python'}, indent=2))
+    f.write(json.dumps({'pid': os.getpid(), 'started': started, 'prompt': 'from python'}, indent=2))
     f.flush()
 print(json.dumps({'event': 'locked'}), flush=True)
 sys.stdin.readline()
@@ -98,7 +102,10 @@ test("a lock held by Python's fcntl.flock is seen as held, with the record it wr
   await peer.next('locked');
 
   assert.equal(LoopLock.isLocked(workspace), true);
-  const expected = { pid: peer.pid, started: new Date('2025-01-02T03:04:05.123Z'), prompt: 'from python' };
+  const started = JSON.parse(fs.readFileSync(lockPathIn(workspace), 'utf8')).started;
+  assert.match(started, /\.\d{9}Z$/);
+  // Milliseconds kept, the rest cut.
+  const expected = { pid: peer.pid, started: new Date(`${started.slice(0, 23)}Z`), prompt: 'from python' };
   assert.deepEqual(LoopLock.status(workspace).holder, expected);
   assert.throws(
     () => LoopLock.tryAcquire(workspace, 'node'),
