@@ -7,6 +7,7 @@ import {
   type AcquireOptions,
   LOCK_FILE,
   type LockOptions,
+  persistentOf,
   type ReadOptions,
   resolveOptions,
   signalOf,
@@ -134,7 +135,8 @@ export class LoopLock {
   static watch(workspaceRoot: string | URL, options?: WatchOptions): AsyncIterableIterator<LockStatus> {
     const { lockPath, policy } = resolveOptions(workspaceRoot, options);
     const signal = signalOf(options);
+    const persistent = persistentOf(options);
     native();
-    return new LockWatch(lockPath, policy, signal, statusThrough);
+    return new LockWatch(lockPath, policy, signal, persistent, statusThrough);
   }
 }

@@ -148,14 +148,17 @@ export interface Binding {
    * `names[i]` say what matters in `directories[i]`. Calls back with the
    * `WatchEvent` bits seen since the last call. Returns the watch's id, or
    * null where there is no inotify; fails with ENOENT or ENOTDIR when a
-   * directory went away since it was listed. Absent, like `wait`, where the
-   * addon cannot watch the event loop (Bun, Deno); see lib/watch.ts.
+   * directory went away since it was listed. A watch that is not
+   * `persistent` does not keep the event loop alive. Absent, like `wait`,
+   * where the addon cannot watch the event loop (Bun, Deno); see
+   * lib/watch-feed.ts.
    */
   watchPaths?(
     directories: string[],
     roles: WatchRole[],
     names: string[],
     callback: (events: number) => void,
+    persistent: boolean,
   ): number | null;
   /** Stops a watch; its callback is never called again. Unknown ids are ignored. Absent with `watchPaths`. */
   unwatchPaths?(id: number): void;

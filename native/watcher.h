@@ -37,8 +37,9 @@ enum WatchEvent {
   kPathChanged = 16,     // a directory of the path was moved, removed or created
 };
 
-// Adds watchPaths(directories, roles, names, callback) -> id, or null where
-// there is no inotify, failing as every call does (an Error with errno and
+// Adds watchPaths(directories, roles, names, callback[, persistent]) -> id,
+// or null where there is no inotify (a watch made with persistent false does
+// not keep the event loop alive), failing as every call does (an Error with errno and
 // syscall: ENOENT, ENOTDIR when a directory went away since it was listed;
 // anything else when inotify cannot be used); and unwatchPaths(id). Unknown
 // ids are ignored.
