@@ -26,11 +26,12 @@ export interface Subscriber {
 const BURST_FIRST_MS = 1;
 const BURST_PROBES = 7;
 
-// After a close that left the lock held, one flock() probe this much later:
-// the kernel reports a close before it drops the locks of what was closed
-// (__fput: fsnotify_close, then locks_remove_file), so a holder that closes
-// without unlocking (exit, SIGKILL, flock(1)) may still hold at the first
-// probe where the closing thread can be preempted in between.
+// After a close, one flock() probe this much later: the kernel reports a
+// close before it drops the locks of what was closed (__fput:
+// fsnotify_close, then locks_remove_file), so a holder that closes without
+// unlocking (exit, SIGKILL, flock(1)) may still hold at the first probe
+// where the closing thread can be preempted in between (a fully preemptible
+// kernel); and a waiter woken by a release takes the lock a moment later.
 const SETTLE_MS = 4;
 
 // The backoff poll where there is no inotify (macOS, Bun, Deno, inotify
@@ -288,8 +289,8 @@ export class LockFeed {
       }
       const quiet = (events & RECORD_EVENTS) === 0 && this.state.locked && this.handle !== null;
       const changed = quiet ? this.recheck() : this.refresh();
-      if (changed) this.stopBurst();
-      else if ((events & WatchEvent.Closed) !== 0 && this.state.locked) this.settle();
+      if ((events & WatchEvent.Closed) !== 0) this.settle();
+      else if (changed) this.stopBurst();
       else if ((events & WatchEvent.Opened) !== 0 && !this.state.locked) this.startBurst();
     } catch (error) {
       this.fail(error);
@@ -319,12 +320,18 @@ export class LockFeed {
     }
   }
 
-  /** One flock() a moment after a close that left the lock held (see `SETTLE_MS`). */
+  /**
+   * One flock() a moment after a close (see `SETTLE_MS`): the lock dropped
+   * since, or, after a release, taken by a waiter that had the file open
+   * already, which makes no event (flock(1) waiting; a loop-lock or Rust
+   * waiter's record write does).
+   */
   private settle(): void {
     if (this.polling) return;
     this.schedule(SETTLE_MS, () => {
       try {
         if (this.isFree()) this.update(FREE);
+        else if (!this.state.locked) this.refresh();
       } catch (error) {
         this.fail(error);
       }

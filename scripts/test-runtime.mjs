@@ -12,7 +12,16 @@ import { tmpdir } from 'node:os';
 import { delimiter, dirname, join, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const DEFAULT_FILES = ['api.test.js', 'acquire.test.js', 'processes.test.js', 'cli.test.js', 'watch.test.js'];
+const DEFAULT_FILES = [
+  'api.test.js',
+  'acquire.test.js',
+  'processes.test.js',
+  'cli.test.js',
+  'watch.test.js',
+  'watch-idle.test.js',
+  'watch-symlink.test.js',
+  'cli-watch.test.js',
+];
 
 // Per-test timeout for `bun test`, whose default (5 s) is shorter than the
 // slowest of these tests on a busy machine; node:test and Deno have none.

@@ -37,6 +37,9 @@ const WINDOWS_TESTS = [
   'cli',
   'holder',
   'watch',
+  'watch-idle',
+  'watch-symlink',
+  'cli-watch',
 ];
 
 const args = process.argv.slice(2);
