@@ -13,7 +13,8 @@
 //   --cycles=N      LOOP_LOCK_BENCH_CYCLES   memory row cycles (default 1000000, 0 skips it)
 //   --rounds=N      LOOP_LOCK_BENCH_ROUNDS   rounds of timed batches (default 30)
 //   --batch-ms=N    LOOP_LOCK_BENCH_BATCH_MS length of one batch (default 25)
-//   --handoffs=N    LOOP_LOCK_BENCH_HANDOFFS handoffs per contender, and changes seen by watch() (default 200)
+//   --handoffs=N    LOOP_LOCK_BENCH_HANDOFFS handoffs per contender, and changes seen by watch() (default 200;
+//                   0 also skips row 5d, watch() beside readers)
 //   --aborts=N      LOOP_LOCK_BENCH_ABORTS   aborted acquire() calls (default 100)
 //   --park-ms=N     LOOP_LOCK_BENCH_PARK_MS  least time a waiter waits before the release (default 10)
 //   --peer-memory-s=N LOOP_LOCK_BENCH_PEER_MEMORY_S  time budget of a peer's memory row (default 30)
@@ -28,7 +29,7 @@ const { Proc, payload } = require('./proc');
 const { inRounds, summarize } = require('./stats');
 const { LOCK_FILE } = require('./contenders');
 const { CLAIM_FLOOR, TIMED_ROWS, buildResult, printTable } = require('./report');
-const { watchRow } = require('./watch');
+const { readerRow, watchRow } = require('./watch');
 
 const ROOT = path.join(__dirname, '..');
 const BUILD = path.join(__dirname, '.build');
@@ -315,6 +316,8 @@ async function main() {
       nodeContenders.includes('loop-lock') && config.handoffs > 0
         ? await watchRow(path.join(root, 'watch'), config, log)
         : new Map();
+    const readers =
+      nodeContenders.includes('loop-lock') && config.handoffs > 0 ? await readerRow(path.join(root, 'readers'), log) : new Map();
     const memory = await memoryRow(root, contenders, timed.get('uncontended'));
     const result = buildResult({
       started,
@@ -325,6 +328,7 @@ async function main() {
       handoff,
       aborts,
       watch,
+      readers,
       memory,
     });
     if (json) process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);

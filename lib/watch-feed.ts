@@ -26,12 +26,20 @@ export interface Subscriber {
 const BURST_FIRST_MS = 1;
 const BURST_PROBES = 7;
 
-// After a close, one flock() probe this much later: the kernel reports a
-// close before it drops the locks of what was closed (__fput:
-// fsnotify_close, then locks_remove_file), so a holder that closes without
-// unlocking (exit, SIGKILL, flock(1)) may still hold at the first probe
-// where the closing thread can be preempted in between (a fully preemptible
-// kernel); and a waiter woken by a release takes the lock a moment later.
+// After a close that changed the state, or left the lock held by a holder
+// that wrote no record, one flock() this much later. The kernel reports a
+// close just before it drops the locks of what was closed (__fput:
+// fsnotify_close, then locks_remove_file, with no preemption point between
+// on kernels that preempt voluntarily or lazily), so a holder that closes
+// without unlocking may in principle still hold at the first probe:
+// flock(1) always releases that way, a holder that writes its record
+// unlocks first (release(), Rust's drop) and closes that way only when it
+// dies. Not after a reader's close beside a holder with a record: that
+// timer's wake-up tripled a watcher's CPU per reader (see bench/watch.js),
+// and the probe at the event saw every one of 10,000 dying holders' locks
+// gone on the development machine, one core shared with three busy loops
+// included. After a release, a waiter that had the file open already takes
+// the lock a moment later, with no event of its own.
 const SETTLE_MS = 4;
 
 // The backoff poll where there is no inotify (macOS, Bun, Deno, inotify
@@ -77,8 +85,7 @@ function isSymlink(path: string): boolean {
  *
  * An event that can have changed nothing costs one probe and no read: a
  * reader's open (while held) none, its close one flock() and the check that
- * the holder already named still holds (see `recheck`), then one flock()
- * `SETTLE_MS` later.
+ * the holder already named still holds (see `recheck`).
  */
 export class LockFeed {
   private readonly subscribers = new Set<Subscriber>();
@@ -289,7 +296,8 @@ export class LockFeed {
       }
       const quiet = (events & RECORD_EVENTS) === 0 && this.state.locked && this.handle !== null;
       const changed = quiet ? this.recheck() : this.refresh();
-      if ((events & WatchEvent.Closed) !== 0) this.settle();
+      const closed = (events & WatchEvent.Closed) !== 0;
+      if (closed && (changed || (this.state.locked && this.state.holder === null))) this.settle();
       else if (changed) this.stopBurst();
       else if ((events & WatchEvent.Opened) !== 0 && !this.state.locked) this.startBurst();
     } catch (error) {
