@@ -103,3 +103,21 @@ test('a loop of links or a dangling link on the path: free, no error, and follow
   repoint(two, path.join(root, 'later'));
   await stateWhere(looped, heldBy(holder.pid), 'the holder once the loop is broken');
 });
+
+test('without uv_poll (as in Bun) the backoff poll follows a re-pointed link too', { skip: NO_SYMLINKS }, async (t) => {
+  const root = makeWorkspace(t);
+  const [free, held, link] = ['t1', 't2', 'link'].map((name) => path.join(root, name));
+  fs.mkdirSync(free);
+  fs.mkdirSync(held);
+  fs.symlinkSync(free, link);
+  const holder = await startHolder(t, held, 'polled behind the link');
+  const watcher = startChild(t, 'watch-poll.js', [link]);
+  assert.deepEqual(await watcher.next('state'), { event: 'state', locked: false, pid: null });
+  const polled = async (predicate) => {
+    for (;;) if (predicate(await watcher.next('state'))) return;
+  };
+  repoint(link, held);
+  await polled((state) => state.pid === holder.pid);
+  repoint(link, free);
+  await polled((state) => !state.locked);
+});
