@@ -13,7 +13,8 @@
 //   --cycles=N      LOOP_LOCK_BENCH_CYCLES   memory row cycles (default 1000000, 0 skips it)
 //   --rounds=N      LOOP_LOCK_BENCH_ROUNDS   rounds of timed batches (default 30)
 //   --batch-ms=N    LOOP_LOCK_BENCH_BATCH_MS length of one batch (default 25)
-//   --handoffs=N    LOOP_LOCK_BENCH_HANDOFFS handoffs per contender, changes seen by watch(), and lone calls of row 4b (default 200)
+//   --handoffs=N    LOOP_LOCK_BENCH_HANDOFFS handoffs per contender, changes seen by watch(), and lone calls of row 4b
+//                   (default 200; 0 also skips rows 4b and 5d)
 //   --aborts=N      LOOP_LOCK_BENCH_ABORTS   aborted acquire() calls (default 100)
 //   --park-ms=N     LOOP_LOCK_BENCH_PARK_MS  least time a waiter waits before the release (default 10)
 //   --peer-memory-s=N LOOP_LOCK_BENCH_PEER_MEMORY_S  time budget of a peer's memory row (default 30)
@@ -28,7 +29,7 @@ const { Proc, payload } = require('./proc');
 const { inRounds, summarize } = require('./stats');
 const { LOCK_FILE } = require('./contenders');
 const { CLAIM_FLOOR, TIMED_ROWS, buildResult, printTable } = require('./report');
-const { watchRow } = require('./watch');
+const { readerRow, watchRow } = require('./watch');
 const { fileLockRow, printFileLockRow } = require('./file-lock');
 const { unmarkedRow } = require('./unmarked');
 
@@ -321,6 +322,8 @@ async function main() {
       nodeContenders.includes('loop-lock') && config.handoffs > 0
         ? await unmarkedRow(path.join(root, 'unmarked'), config, log)
         : new Map();
+    const readers =
+      nodeContenders.includes('loop-lock') && config.handoffs > 0 ? await readerRow(path.join(root, 'readers'), log) : new Map();
     const memory = await memoryRow(root, contenders, timed.get('uncontended'));
     const fileLock = await fileLockRow(root, config, log);
     const result = buildResult({
@@ -333,6 +336,7 @@ async function main() {
       aborts,
       watch,
       unmarked,
+      readers,
       memory,
     });
     if (json) {

@@ -39,6 +39,37 @@ const WATCH_WORK = {
   call: 'tryAcquire() in the holder, from its call to its return (part of the acquisition figure)',
 };
 
+const READERS_TITLE =
+  '5d. watch() beside readers: the watching process\'s CPU per reader open/close in another process (× one lone status())';
+
+/** What each figure of the readers row is. */
+const READERS_WORK = {
+  status: 'one status() against a loop-lock holder in another process, calls 25 ms apart (wall time)',
+  cpu: 'CPU time (user + system) of a process watching the lock, per open, read and close of the lock file by another process, 150 ms apart (mean of 40)',
+};
+
+/** Row 5d: the watcher's CPU per reader beside a loop-lock and an unmarked holder, against a lone status(). */
+function readersRow(readers, config) {
+  const missing = config.handoffs === 0 ? 'skipped (--handoffs=0)' : 'not measured';
+  const lone = readers.get('lone status');
+  return {
+    id: 'readers',
+    title: READERS_TITLE,
+    results: [
+      entry('lone status()', 'reference', lone, lone, missing, READERS_WORK.status),
+      entry('watcher, loop-lock holder', 'subject', readers.get('readers, loop-lock holder'), lone, missing, READERS_WORK.cpu),
+      entry(
+        'watcher, unmarked holder (flock(1) + record)',
+        'subject',
+        readers.get('readers, unmarked holder'),
+        lone,
+        missing,
+        READERS_WORK.cpu,
+      ),
+    ],
+  };
+}
+
 /** The C floor's handoff again, with the work after the wake-up that acquire() cannot skip. */
 const CLAIM_FLOOR = 'C waiter + claim';
 
@@ -92,7 +123,7 @@ function unmarkedResults(unmarked, config) {
   });
 }
 
-function buildRows({ contenders, timed, handoff, aborts, watch, unmarked, config }) {
+function buildRows({ contenders, timed, handoff, aborts, watch, unmarked, readers, config }) {
   const rows = [];
   for (const row of TIMED_ROWS) {
     const measured = timed.get(row.id);
@@ -153,6 +184,7 @@ function buildRows({ contenders, timed, handoff, aborts, watch, unmarked, config
       entry('the acquire itself', 'reference', watch.get('acquire call'), floorHandoff, watchMissing, WATCH_WORK.call),
     ],
   });
+  rows.push(readersRow(readers ?? new Map(), config));
   return rows;
 }
 
@@ -237,6 +269,13 @@ function buildVerdicts(rows, memory) {
         : verdict(target, '< 5000 us', null, null, 'us', e?.reason ?? 'not run'),
     );
   }
+  for (const id of ['watcher, loop-lock holder', 'watcher, unmarked holder (flock(1) + record)']) {
+    const e = find('readers', id);
+    const target = `watch(): ${id.slice('watcher, '.length)}, CPU per reader open/close vs one lone status()`;
+    verdicts.push(
+      e?.available ? verdict(target, '<= 2x', e.ratio, e.ratio <= 2, 'x') : verdict(target, '<= 2x', null, null, 'x', e?.reason ?? 'not run'),
+    );
+  }
   const mem = memory.results.find((e) => e.contender === 'loop-lock');
   if (mem?.available && mem.cycles < 1_000_000) {
     const reason = `the target is set for 1000000 cycles; this run made ${mem.cycles}`;
@@ -261,8 +300,8 @@ function buildVerdicts(rows, memory) {
 }
 
 /** Everything `--json` prints; `printTable` renders the same object. */
-function buildResult({ started, machine, config, contenders, timed, handoff, aborts, watch, unmarked, memory }) {
-  const rows = buildRows({ contenders, timed, handoff, aborts, watch, unmarked, config });
+function buildResult({ started, machine, config, contenders, timed, handoff, aborts, watch, unmarked, readers, memory }) {
+  const rows = buildRows({ contenders, timed, handoff, aborts, watch, unmarked, readers, config });
   const memoryRow = buildMemory({ contenders, memory, config });
   return {
     date: started.toISOString(),

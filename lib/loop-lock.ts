@@ -7,6 +7,7 @@ import {
   type AcquireOptions,
   LOCK_FILE,
   type LockOptions,
+  persistentOf,
   type ReadOptions,
   resolveOptions,
   signalOf,
@@ -126,7 +127,10 @@ export class LoopLock {
    * aborting `options.signal` ends it and frees what it held; like
    * `fs.promises.watch`, an abort rejects the pending `next()` (or the next
    * one) with an `AbortError` whose `cause` is `signal.reason`, and later
-   * calls report done. A live watch keeps the process alive, like `fs.watch`.
+   * calls report done. A live watch keeps the process alive, like `fs.watch`,
+   * unless `options.persistent` is `false`. The path is followed as it
+   * resolves now: a symbolic link on it re-pointed is seen. A reader's open
+   * and close of the lock file costs about one probe.
    *
    * @throws (from `next()`) LockError when the lock file cannot be probed
    *   (`EACCES`, `ELOOP`, `ENETFS`...), which ends the watch.
@@ -134,10 +138,11 @@ export class LoopLock {
   static watch(workspaceRoot: string | URL, options?: WatchOptions): AsyncIterableIterator<LockStatus> {
     const { lockPath, policy } = resolveOptions(workspaceRoot, options);
     const signal = signalOf(options);
+    const persistent = persistentOf(options);
     // Load the addon now, so that a platform without one (ENOBUILD,
     // ENOTSUP) fails this call, as every other call fails, rather than the
     // first `next()`, which opens nothing else.
     native();
-    return new LockWatch(lockPath, policy, signal, statusThrough);
+    return new LockWatch(lockPath, policy, signal, persistent, statusThrough);
   }
 }

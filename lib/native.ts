@@ -48,6 +48,12 @@ export const enum WatchEvent {
   Named = 8,
   /** A directory of its path was moved, removed or created. */
   PathChanged = 16,
+  /**
+   * The lock file was closed by a descriptor open for writing: a holder's
+   * (loop-lock's, the Rust loop's; readers open it read-only), whose exit
+   * may have closed it while still holding the lock.
+   */
+  WriterClosed = 32,
 }
 
 /**
@@ -154,14 +160,17 @@ export interface Binding {
    * `names[i]` say what matters in `directories[i]`. Calls back with the
    * `WatchEvent` bits seen since the last call. Returns the watch's id, or
    * null where there is no inotify; fails with ENOENT or ENOTDIR when a
-   * directory went away since it was listed. Absent, like `wait`, where the
-   * addon cannot watch the event loop (Bun, Deno); see lib/watch.ts.
+   * directory went away since it was listed. A watch that is not
+   * `persistent` does not keep the event loop alive. Absent, like `wait`,
+   * where the addon cannot watch the event loop (Bun, Deno); see
+   * lib/watch-feed.ts.
    */
   watchPaths?(
     directories: string[],
     roles: WatchRole[],
     names: string[],
     callback: (events: number) => void,
+    persistent: boolean,
   ): number | null;
   /** Stops a watch; its callback is never called again. Unknown ids are ignored. Absent with `watchPaths`. */
   unwatchPaths?(id: number): void;

@@ -46,6 +46,12 @@ export interface AcquireOptions extends LockOptions {
 export interface WatchOptions extends LockOptions {
   /** Aborting it ends the watch: the pending `next()` rejects with an `AbortError` whose `cause` is `signal.reason`. */
   signal?: AbortSignal | undefined;
+  /**
+   * Whether a live watch keeps the process alive, as with `fs.watch`
+   * (default `true`). With `false` the process exits when nothing else
+   * keeps it alive, watch or not.
+   */
+  persistent?: boolean | undefined;
 }
 
 /** The options of one call, checked and resolved: what lib/ passes on below the public class. */
@@ -141,4 +147,13 @@ export function signalOf(options: AcquireOptions | WatchOptions | undefined): Ab
     throw new TypeError('The "options.signal" argument must be an AbortSignal');
   }
   return signal;
+}
+
+/** The `persistent` option of `watch()`: `true` when absent. */
+export function persistentOf(options: WatchOptions | undefined): boolean {
+  const persistent = options?.persistent;
+  if (persistent !== undefined && typeof persistent !== 'boolean') {
+    throw new TypeError(`The "options.persistent" argument must be a boolean, received type ${typeof persistent}`);
+  }
+  return persistent !== false;
 }

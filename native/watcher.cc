@@ -52,6 +52,7 @@ struct Watch {
   uint32_t id;
   std::vector<Directory> directories;
   uint32_t pending = 0;  // WatchEvent bits not yet reported
+  bool persistent = true;  // keeps the event loop alive (see UpdateLiveness)
   napi_ref callback = nullptr;
   napi_async_context context = nullptr;
 };
@@ -69,6 +70,7 @@ uint32_t EventBits(const Directory& directory, const struct inotify_event& event
   uint32_t bits = 0;
   if ((event.mask & IN_MODIFY) != 0) bits |= kLockFileWritten;
   if ((event.mask & (IN_CLOSE_WRITE | IN_CLOSE_NOWRITE)) != 0) bits |= kLockFileClosed;
+  if ((event.mask & IN_CLOSE_WRITE) != 0) bits |= kWriterClosed;
   if ((event.mask & IN_OPEN) != 0) bits |= kLockFileOpened;
   return bits;
 }
@@ -85,14 +87,15 @@ class WatchManager final : private Inotify::Owner {
   }
 
   napi_value Start(napi_env env, napi_value directories, napi_value roles, napi_value names,
-                   napi_value callback);
+                   napi_value callback, bool persistent);
   void Stop(uint32_t id);
 
  private:
   void Dispose(Watch* watch);
   void Abandon(Watch* watch);
   void Deliver(uint32_t id);
-  // A live watch keeps the process alive, as fs.watch() does.
+  // A live persistent watch keeps the process alive, as fs.watch() does;
+  // one made with persistent: false does not.
   void UpdateLiveness();
   void CloseInotify();
   void OnInotifyReadable() override;
@@ -123,10 +126,11 @@ bool StringAt(napi_env env, napi_value array, uint32_t index, std::string* out) 
   return napi_get_value_string_utf8(env, value, out->data(), length + 1, &length) == napi_ok;
 }
 
-// watchPaths(directories, roles, names, callback): id, or null where there
-// is no inotify; fails as every call does (ThrowFailure) when it cannot watch
+// watchPaths(directories, roles, names, callback, persistent): id, or null
+// where there is no inotify; fails as every call does (ThrowFailure) when it
+// cannot watch
 napi_value WatchManager::Start(napi_env env, napi_value directories, napi_value roles,
-                               napi_value names, napi_value callback) {
+                               napi_value names, napi_value callback, bool persistent) {
   napi_value null_value;
   napi_get_null(env, &null_value);
   if (!usable_ || tearing_down_) return null_value;
@@ -137,6 +141,7 @@ napi_value WatchManager::Start(napi_env env, napi_value directories, napi_value 
     return nullptr;
   }
   auto* watch = new Watch();
+  watch->persistent = persistent;
   for (uint32_t i = 0; i < count; ++i) {
     std::string path;
     std::string name;
@@ -204,7 +209,10 @@ void WatchManager::Abandon(Watch* watch) {
 }
 
 void WatchManager::UpdateLiveness() {
-  if (inotify_ != nullptr) inotify_->KeepLoopAlive(!watches_.empty());
+  if (inotify_ == nullptr) return;
+  bool alive = false;
+  for (const auto& [id, watch] : watches_) alive = alive || watch->persistent;
+  inotify_->KeepLoopAlive(alive);
 }
 
 void WatchManager::CloseInotify() {
@@ -235,7 +243,7 @@ void WatchManager::OnInotifyReadable() {
         uint32_t bits = 0;
         if (overflow) {
           bits = kLockFileWritten | kLockFileClosed | kLockFileOpened | kLockFileNamed |
-                 kPathChanged;
+                 kPathChanged | kWriterClosed;
         } else {
           for (const Directory& directory : watch->directories) {
             if (directory.wd == event->wd) bits |= EventBits(directory, *event);
@@ -289,8 +297,9 @@ void WatchManager::MaybeFinishTeardown() {
   delete this;
 }
 
-// watchPaths(directories, roles, names, callback): three arrays of one
-// length (strings, role numbers, strings) and a function, or a TypeError.
+// watchPaths(directories, roles, names, callback[, persistent]): three
+// arrays of one length (strings, role numbers, strings), a function and a
+// boolean (anything else counts as true), or a TypeError.
 napi_value WatchPaths(napi_env env, napi_callback_info callback_info) {
   Napi::CallbackInfo info(env, callback_info);
   const char* names[] = {"directories", "roles", "names"};
@@ -303,7 +312,9 @@ napi_value WatchPaths(napi_env env, napi_callback_info callback_info) {
     }
   }
   if (!info[3].IsFunction()) return ThrowArgument(info, false, "callback", "a function"), nullptr;
-  return static_cast<WatchManager*>(info.Data())->Start(env, info[0], info[1], info[2], info[3]);
+  const bool persistent = !info[4].IsBoolean() || info[4].As<Napi::Boolean>().Value();
+  return static_cast<WatchManager*>(info.Data())
+      ->Start(env, info[0], info[1], info[2], info[3], persistent);
 }
 
 napi_value UnwatchPaths(napi_env env, napi_callback_info callback_info) {

@@ -35,10 +35,13 @@ enum WatchEvent {
   kLockFileOpened = 4,   // ... opened (a holder may be about to lock)
   kLockFileNamed = 8,    // a file was created, removed or renamed at its name
   kPathChanged = 16,     // a directory of the path was moved, removed or created
+  kWriterClosed = 32,    // ... closed by a descriptor open for writing: a holder's
+                         // (readers open it read-only), which may die holding
 };
 
-// Adds watchPaths(directories, roles, names, callback) -> id, or null where
-// there is no inotify, failing as every call does (an Error with errno and
+// Adds watchPaths(directories, roles, names, callback[, persistent]) -> id,
+// or null where there is no inotify (a watch made with persistent false does
+// not keep the event loop alive), failing as every call does (an Error with errno and
 // syscall: ENOENT, ENOTDIR when a directory went away since it was listed;
 // anything else when inotify cannot be used); and unwatchPaths(id). Unknown
 // ids are ignored.

@@ -20,6 +20,9 @@ const DEFAULT_FILES = [
   'watch.test.js',
   'file-lock.test.js',
   'file-lock-wait.test.js',
+  'watch-idle.test.js',
+  'watch-symlink.test.js',
+  'cli-watch.test.js',
 ];
 
 // Per-test timeout for `bun test`, whose default (5 s) is shorter than the

@@ -45,6 +45,9 @@ const WINDOWS_TESTS = [
   'watch',
   'file-lock',
   'file-lock-wait',
+  'watch-idle',
+  'watch-symlink',
+  'cli-watch',
 ];
 
 const args = process.argv.slice(2);

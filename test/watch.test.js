@@ -2,7 +2,7 @@
 // LoopLock.watch(): the current state, then one per change made by other
 // processes (loop-lock, flock(1), a Rust peer), through removal and moves
 // of the workspace; one inotify descriptor for many watches, nothing left
-// once a watch ends, no CPU while idle, workers, abort, and the CLI.
+// once a watch ends, no CPU while idle, workers and abort.
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const path = require('node:path');
@@ -14,7 +14,6 @@ const { native } = require('../dist/native.js');
 const { FIXTURES, makeWorkspace, startChild, UNDER_WINE, until } = require('./helpers');
 const { buildPeer, missingToolchain, startPeer } = require('./rust-peer-tool');
 
-const CLI = path.join(__dirname, '..', 'dist', 'cli.js');
 const lockPathIn = (workspace) => path.join(workspace, '.ralph', 'loop.lock');
 const FREE = { locked: false, holder: null };
 const WINDOWS = process.platform === 'win32';
@@ -221,11 +220,11 @@ test('a directory made on the path between the watcher listing it and watching i
   const ralph = path.join(workspace, '.ralph');
   // The race, made certain: .ralph appears just after the watcher found it
   // missing, before it watches the workspace for it.
-  const { statSync } = fs;
+  const { lstatSync } = fs;
   let madeLate = false;
-  fs.statSync = function statThenMake(file, ...rest) {
+  fs.lstatSync = function statThenMake(file, ...rest) {
     try {
-      return statSync.call(this, file, ...rest);
+      return lstatSync.call(this, file, ...rest);
     } finally {
       if (file === ralph && !madeLate && fs.existsSync(workspace)) {
         fs.mkdirSync(ralph);
@@ -234,7 +233,7 @@ test('a directory made on the path between the watcher listing it and watching i
     }
   };
   t.after(() => {
-    fs.statSync = statSync;
+    fs.lstatSync = lstatSync;
   });
   const states = LoopLock.watch(workspace);
   t.after(() => states.return());
@@ -242,7 +241,7 @@ test('a directory made on the path between the watcher listing it and watching i
   fs.mkdirSync(workspace);
   const holder = await startHolder(t, workspace, 'behind a late directory');
   await until_(states, heldBy(holder.pid), 'the holder');
-  assert.ok(madeLate, 'the watcher lists the path with fs.statSync');
+  assert.ok(madeLate, 'the watcher walks the path with fs.lstatSync');
 });
 
 test('bursts are coalesced: the last state is the current one, never one state twice in a row', async (t) => {
@@ -443,46 +442,3 @@ test('worker threads watch, see the main thread acquire and release, and end cle
   await second.exited;
   LoopLock.tryAcquire(workspace, 'after the worker').release();
 });
-
-/** Starts `loop-lock ...args`; `lines` fills with its stdout lines. */
-function startCli(t, args) {
-  const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  const lines = [];
-  require('node:readline')
-    .createInterface({ input: child.stdout })
-    .on('line', (line) => lines.push(line));
-  const exited = new Promise((resolve) => child.on('close', (code, signal) => resolve({ code, signal })));
-  t.after(() => child.kill('SIGKILL'));
-  return { child, lines, exited };
-}
-
-test('loop-lock status --watch prints a line per change, --json a JSON line, until SIGINT or SIGTERM (exit 0)', async (t) => {
-  const workspace = makeWorkspace(t);
-  const cli = startCli(t, ['status', '--watch', '--json', workspace]);
-  const states = () => cli.lines.map((line) => JSON.parse(line));
-  await until(() => cli.lines.length >= 1, 'the first line');
-  assert.deepEqual(states()[0], { locked: false, holder: null, lockPath: lockPathIn(workspace) });
-
-  const holder = await startHolder(t, workspace, 'seen by the CLI');
-  await until(() => states().some((state) => state.holder?.pid === holder.pid), 'the holder line');
-  const line = states().find((state) => state.holder?.pid === holder.pid);
-  assert.equal(line.holder.prompt, 'seen by the CLI');
-  assert.equal(line.holder.alive, true);
-  holder.send('release');
-  await until(() => cli.lines.length >= 3 && states().at(-1).locked === false, 'the release line');
-  await interrupt(cli, 'SIGINT');
-
-  const text = startCli(t, ['status', '--watch', workspace]);
-  await until(() => text.lines.length >= 1, 'the text line');
-  assert.match(text.lines[0], /^\d{4}-\d\d-\d\dT[\d:.]+Z free$/);
-  await interrupt(text, 'SIGTERM');
-});
-
-/** Sends `signal` to a `status --watch`, which exits 0 (Windows has no signals: it ends with exit code 1). */
-async function interrupt(cli, signal) {
-  // process.kill, not child.kill: Deno reports a child it was asked to
-  // kill as killed by that signal, even when the child caught it and exited.
-  process.kill(cli.child.pid, signal);
-  const exit = await cli.exited;
-  if (!WINDOWS) assert.deepEqual(exit, { code: 0, signal: null });
-}
