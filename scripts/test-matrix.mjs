@@ -35,9 +35,9 @@ import {
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { cache, npmPackage } from './npm-cache.mjs';
 
 const root = dirname(dirname(fileURLToPath(import.meta.url)));
-const cache = process.env.LOOP_LOCK_CACHE || '/var/cache/loop-lock';
 const mirror = process.env.LOOP_LOCK_DEBIAN_MIRROR || 'http://deb.debian.org/debian';
 const lock = JSON.parse(readFileSync(join(root, 'package-lock.json'), 'utf8'));
 const fastCheck = lock.packages['node_modules/fast-check'].version;
@@ -68,19 +68,7 @@ const log = (message) => console.log(`test-matrix: ${message}`);
 const seconds = (since) => `${((performance.now() - since) / 1000).toFixed(0)} s`;
 
 /** The official Node.js binary from npm, unpacked once into the cache; returns its directory. */
-function officialNode({ pkg, version }) {
-  const dir = join(cache, 'node', `${pkg}-${version}`);
-  if (!existsSync(join(dir, 'bin', 'node'))) {
-    mkdirSync(join(cache, 'node'), { recursive: true });
-    const tarball = join(cache, 'node', `${pkg}-${version}.tgz`);
-    if (!existsSync(tarball)) run('npm', ['pack', '--silent', `${pkg}@${version}`], { cwd: join(cache, 'node') });
-    rmSync(`${dir}.partial`, { recursive: true, force: true });
-    mkdirSync(`${dir}.partial`);
-    run('tar', ['-xzf', tarball, '-C', `${dir}.partial`, '--strip-components=1']);
-    run('mv', [`${dir}.partial`, dir]);
-  }
-  return dir;
-}
+const officialNode = ({ pkg, version }) => npmPackage(pkg, version);
 
 /** npm's own JavaScript, to run under another node. */
 const npmCli = () => realpathSync(run('sh', ['-c', 'command -v npm']).stdout.trim());
