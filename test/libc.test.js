@@ -5,7 +5,7 @@
 // CI (`npm run test:musl`) proves the same on a real musl process.
 const assert = require('node:assert/strict');
 const { spawnSync } = require('node:child_process');
-const { mkdtempSync, rmSync, writeFileSync } = require('node:fs');
+const { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } = require('node:fs');
 const { tmpdir } = require('node:os');
 const { join } = require('node:path');
 const { after, test } = require('node:test');
@@ -80,4 +80,35 @@ test('on musl the musl prebuild replaces the glibc one node-gyp-build chose', ()
   const fromSource = join(scratch, 'build', 'Release', 'loop_lock.node');
   assert.equal(fitLibc(fromSource, 'musl', () => true), fromSource);
   assert.equal(fitLibc(musl, 'musl', () => true), musl);
+});
+
+// The install script names the C library for node-gyp-build, whose load test
+// then keeps the musl prebuild, or builds from source when it fails to load.
+// The process is made to look musl by its executable (process.execPath);
+// the "musl" prebuild is a copy of this machine's glibc build, so it loads.
+test('at install on musl, node-gyp-build keeps a musl prebuild that loads and rebuilds one that does not', { skip: process.platform !== 'linux' }, () => {
+  const root = join(__dirname, '..');
+  const arch = process.arch;
+  const install = (dir, executable) => {
+    const env = { ...process.env, PATH: `${join(root, 'node_modules', '.bin')}:${process.env.PATH}` };
+    delete env.LIBC;
+    const code = `Object.defineProperty(process, 'execPath', { value: ${JSON.stringify(executable)} });
+      require(${JSON.stringify(join(root, 'scripts', 'install.js'))});`;
+    return spawnSync(process.execPath, ['-e', code], { cwd: dir, env, encoding: 'utf8', timeout: 120_000 });
+  };
+  const project = (musl) => {
+    const dir = mkdtempSync(join(scratch, 'install-'));
+    writeFileSync(join(dir, 'package.json'), '{"name":"libc-fixture","version":"1.0.0"}\n');
+    const prebuilds = join(dir, 'prebuilds', `linux-${arch}`);
+    mkdirSync(prebuilds, { recursive: true });
+    writeFileSync(join(prebuilds, 'loop-lock.musl.node'), musl);
+    return dir;
+  };
+  const loadable = readFileSync(require('node-gyp-build').resolve(root));
+  const muslExe = elfNaming(`/lib/ld-musl-${arch === 'arm64' ? 'aarch64' : 'x86_64'}.so.1`);
+  const glibcExe = elfNaming('/lib64/ld-linux-x86-64.so.2');
+  // An empty project has no binding.gyp: a build attempt fails, keeping the prebuild succeeds.
+  assert.equal(install(project(loadable), muslExe).status, 0, 'the musl prebuild was not kept on musl');
+  assert.notEqual(install(project(loadable), glibcExe).status, 0, 'on glibc a musl-only project must build');
+  assert.notEqual(install(project(Buffer.from('not an addon')), muslExe).status, 0, 'a musl prebuild that fails to load must be rebuilt');
 });
