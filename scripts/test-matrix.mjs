@@ -35,6 +35,7 @@ import {
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { ensureArm64Binfmt } from './binfmt.mjs';
 import { cache, npmPackage } from './npm-cache.mjs';
 
 const root = dirname(dirname(fileURLToPath(import.meta.url)));
@@ -157,25 +158,13 @@ function onHost(name) {
   }
 }
 
-/** qemu-aarch64 registered with binfmt_misc, with the F flag (the kernel keeps it open). */
-function ensureBinfmt() {
-  const fs = '/proc/sys/fs/binfmt_misc';
-  if (!existsSync(join(fs, 'register'))) run('mount', ['-t', 'binfmt_misc', 'binfmt_misc', fs]);
-  const entry = join(fs, 'qemu-aarch64');
-  if (existsSync(entry) && readFileSync(entry, 'utf8').startsWith('enabled')) return;
-  const qemu = realpathSync(run('sh', ['-c', 'command -v qemu-aarch64-static || command -v qemu-aarch64']).stdout.trim());
-  const magic = '\\x7fELF\\x02\\x01\\x01\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x02\\x00\\xb7\\x00';
-  const mask = '\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\x00\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\xfe\\xff\\xff\\xff';
-  writeFileSync(join(fs, 'register'), `:qemu-aarch64:M::${magic}:${mask}:${qemu}:F`);
-  log(`registered ${qemu} for aarch64 ELF files with binfmt_misc`);
-}
 
 /** Official arm64 Node 20 under qemu-user; every process it spawns runs under qemu too. */
 function arm64() {
   const spec = NODES.arm64;
   const prefix = '/usr/aarch64-linux-gnu';
   assert.ok(existsSync(join(prefix, 'lib', 'libstdc++.so.6')), 'apt-get install libc6-arm64-cross libstdc++6-arm64-cross');
-  ensureBinfmt();
+  ensureArm64Binfmt();
   const nodeDir = officialNode(spec);
   const node = join(nodeDir, 'bin', 'node');
   const work = workDir();

@@ -1,12 +1,13 @@
 // Runs test files under Bun or Deno against the packed package, installed as
 // their users get it (`npm run test:bun`, `npm run test:deno`, `npm run
-// test:musl`: the official musl Bun, see scripts/musl-bun.mjs): the tarball
+// test:musl`, `npm run test:musl-arm64`: the official musl Bun, see
+// scripts/musl-bun.mjs): the tarball
 // from `npm pack`, installed with scripts skipped, so the prebuild is what
 // loads. The test files and fixtures are copied into the project, where the
 // `../dist` and `../..` they load resolve to the installed package. Children
 // the tests spawn with process.execPath run under the same runtime.
 //
-//   node scripts/test-runtime.mjs bun|deno|bun-musl [test files...]
+//   node scripts/test-runtime.mjs bun|deno|bun-musl|bun-musl-arm64 [test files...]
 import { spawnSync } from 'node:child_process';
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -22,17 +23,18 @@ const BUN_TEST_TIMEOUT_MS = 120_000;
 
 const root = dirname(dirname(fileURLToPath(import.meta.url)));
 const [name, ...requested] = process.argv.slice(2);
-if (name !== 'bun' && name !== 'deno' && name !== 'bun-musl') {
-  console.error('usage: node scripts/test-runtime.mjs bun|deno|bun-musl [test files...]');
+if (!['bun', 'deno', 'bun-musl', 'bun-musl-arm64'].includes(name)) {
+  console.error('usage: node scripts/test-runtime.mjs bun|deno|bun-musl|bun-musl-arm64 [test files...]');
   process.exit(2);
 }
 const runtime = name === 'deno' ? 'deno' : 'bun';
-const musl = name === 'bun-musl' ? muslBun() : null;
+const muslArch = { 'bun-musl': 'x64', 'bun-musl-arm64': 'arm64' }[name];
+const musl = muslArch ? muslBun(muslArch) : null;
 const files = requested.length > 0 ? requested.map((file) => file.replace(/^test\//, '')) : DEFAULT_FILES;
 // The runtime is a devDependency (npm packages `bun` and `deno`), or the musl Bun.
 const binary = musl?.binary ?? join(root, 'node_modules', '.bin', runtime);
 // The prebuild the runtime must load: on musl it is found with no LIBC set.
-const expectedAddon = musl ? 'loop-lock.musl.node' : '.node';
+const expectedAddon = musl ? join(`linux-${muslArch}`, 'loop-lock.musl.node') : '.node';
 
 // `npm run` hands its configuration down as npm_* variables and puts this
 // repository's node_modules/.bin on PATH; the project must see neither.
