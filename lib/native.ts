@@ -1,6 +1,7 @@
 import { closeSync, openSync, readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { LockError, type NativeFailure, toLockError, UnsupportedPlatformError } from './errors.js';
+import { fitLibc, libc } from './libc.js';
 
 /**
  * An open lock file: an id into the addon's per-thread table, closed by
@@ -199,8 +200,7 @@ export function native(): Binding {
   if (!SUPPORTED.has(process.platform)) throw new UnsupportedPlatformError();
   const root = join(__dirname, '..');
   try {
-    const load = require('node-gyp-build') as (dir: string) => Binding;
-    binding = load(root);
+    binding = require(buildFile(root)) as Binding;
   } catch (error) {
     checkCanOpen(root);
     // Only "nothing found" gets advice: a build that exists but fails to
@@ -209,6 +209,20 @@ export function native(): Binding {
     throw noBuildError(process.env['LOOP_LOCK_PREBUILD'] || root, error);
   }
   return binding;
+}
+
+/**
+ * The build node-gyp-build chooses (a build from source first, then the
+ * prebuild for this platform), corrected on a musl Linux it does not
+ * recognise (see libc.ts).
+ */
+function buildFile(root: string): string {
+  const nodeGypBuild = require('node-gyp-build') as { resolve(dir: string): string };
+  const chosen = nodeGypBuild.resolve(root);
+  if (process.platform !== 'linux') return chosen;
+  const fitting = fitLibc(chosen, libc());
+  if (fitting === null) throw new Error(`No native build was found for musl: ${chosen} needs glibc`);
+  return fitting;
 }
 
 /**
@@ -273,8 +287,5 @@ function entries(dir: string): string[] {
 
 // A prebuild tagged glibc does not fit a musl system, so name the libc.
 function libcOf(): string {
-  if (process.platform !== 'linux') return '';
-  const report = process.report.getReport() as { header?: { glibcVersionRuntime?: string } };
-  const glibc = report.header?.glibcVersionRuntime;
-  return glibc === undefined ? ' (musl)' : ` (glibc ${glibc})`;
+  return process.platform === 'linux' ? ` (${libc()})` : '';
 }

