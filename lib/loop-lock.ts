@@ -71,7 +71,7 @@ export class LoopLock {
   static acquire(workspaceRoot: string | URL, prompt: string, options?: AcquireOptions): Promise<LockGuard> {
     return new Promise((resolve, reject) => {
       const resolved = resolveOptions(workspaceRoot, options);
-      const promptJson = encodePrompt(prompt);
+      const promptJson = encodePrompt(prompt, resolved.lockPath);
       const signal = signalOf(options);
       if (signal?.aborted) throw signal.reason;
       new AsyncAcquire(resolved, prompt, promptJson, signal, resolve, reject).start();
