@@ -31,9 +31,11 @@ const USAGE = `Usage:
                 [--lock-file PATH] [--conflict-exit-code N] -- COMMAND [ARGS...]
   loop-lock --help | --version
 
-The loop lock of a workspace is flock() on DIR/.ralph/loop.lock (DIR defaults
-to the current directory). Every loop-lock user and the Rust ralph-core
-LoopLock share it: at most one holder at a time.
+The loop lock of a workspace is flock() on DIR/.ralph/loop.lock. Without DIR,
+the workspace is found as ralph finds it: $RALPH_WORKSPACE_ROOT when set and
+not blank, else the nearest directory from the current one up that holds a
+.ralph directory or a .git entry, else the current directory. Every loop-lock
+user and the Rust ralph-core LoopLock share it: at most one holder at a time.
 
 Commands:
   status  Say whether the lock is held, by which pid, since when and with
@@ -133,11 +135,18 @@ function checkWorkspace(dir: string): void {
   if (!isDirectory) throw new Failure(`workspace '${dir}' is not a directory`, Exit.Usage);
 }
 
+/** A command whose workspace is known: DIR as given, or the one ralph would find. */
+type Located<Command extends StatusCommand | RunCommand> = Command & { dir: string };
+
+function located<Command extends StatusCommand | RunCommand>(command: Command): Located<Command> {
+  return { ...command, dir: command.dir ?? LoopLock.findWorkspace() };
+}
+
 function lockOptions(lockFile: string | undefined): LockOptions {
   return lockFile === undefined ? {} : { lockFile };
 }
 
-function status(command: StatusCommand): number {
+function status(command: Located<StatusCommand>): number {
   checkWorkspace(command.dir);
   const options = lockOptions(command.lockFile);
   const lockPath = lockPathOf(command.dir, options);
@@ -158,7 +167,7 @@ function status(command: StatusCommand): number {
 }
 
 /** `status --watch`: a line per state until SIGINT, SIGTERM or SIGHUP, then exit 0. */
-async function watchStatus(command: StatusCommand): Promise<number> {
+async function watchStatus(command: Located<StatusCommand>): Promise<number> {
   checkWorkspace(command.dir);
   const options = lockOptions(command.lockFile);
   const lockPath = lockPathOf(command.dir, options);
@@ -248,7 +257,7 @@ function tieChildrenToThisProcess(): void {
 }
 
 /** Takes the lock as the options say, or throws a `Failure` carrying the conflict exit code. */
-async function takeLock(command: RunCommand, prompt: string, conflictExitCode: number): Promise<LockGuard> {
+async function takeLock(command: Located<RunCommand>, prompt: string, conflictExitCode: number): Promise<LockGuard> {
   const options = lockOptions(command.lockFile);
   try {
     return LoopLock.tryAcquire(command.dir, prompt, options);
@@ -278,7 +287,7 @@ async function takeLock(command: RunCommand, prompt: string, conflictExitCode: n
   }
 }
 
-async function run(command: RunCommand): Promise<number> {
+async function run(command: Located<RunCommand>): Promise<number> {
   checkWorkspace(command.dir);
   const prompt = command.prompt ?? defaultPrompt(command.command, command.args);
   const guard = await takeLock(command, prompt, command.conflictExitCode ?? Exit.Conflict);
@@ -312,9 +321,9 @@ async function main(argv: readonly string[]): Promise<number> {
         process.stdout.write(`loop-lock ${version()}\n`);
         return Exit.Ok;
       case 'status':
-        return invocation.watch ? await watchStatus(invocation) : status(invocation);
+        return invocation.watch ? await watchStatus(located(invocation)) : status(located(invocation));
       case 'run':
-        return await run(invocation);
+        return await run(located(invocation));
     }
   } catch (error) {
     if (error instanceof UsageError) {

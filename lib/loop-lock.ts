@@ -15,6 +15,7 @@ import {
 } from './options.js';
 import { isLocked, type LockStatus, readExisting, statusOf, statusThrough } from './status.js';
 import { LockWatch } from './watch.js';
+import { findWorkspace } from './workspace.js';
 
 /**
  * The loop lock of a workspace: at most one holder at a time across
@@ -136,5 +137,23 @@ export class LoopLock {
     const signal = signalOf(options);
     native();
     return new LockWatch(lockPath, policy, signal, statusThrough);
+  }
+
+  /**
+   * The workspace root, as ralph (ralph-cli's `resolve_workspace_root`)
+   * finds it: `RALPH_WORKSPACE_ROOT` when set and not blank (resolved
+   * against the current directory, whether or not it exists); else the
+   * nearest directory from `start` up, `start` included, that holds a
+   * `.ralph` directory or a `.git` entry of any kind (a worktree, whose
+   * `.git` is a file, is its own workspace); else `start`. The result is
+   * absolute, resolved lexically: symbolic links on the way are kept as
+   * written, not resolved. Nothing is created or locked.
+   *
+   * @param start where to begin, default `process.cwd()`; a relative path
+   *   is resolved against the current directory first.
+   * @throws TypeError when `start` is not a non-empty string or a file: URL.
+   */
+  static findWorkspace(start?: string | URL): string {
+    return findWorkspace(start === undefined ? process.cwd() : start);
   }
 }

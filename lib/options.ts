@@ -56,7 +56,8 @@ export interface Resolved {
   readonly policy: NetworkFilesystemPolicy;
 }
 
-function toPathString(value: unknown, name: string): string {
+/** A path argument (a string or a `file:` URL) as a path string; `TypeError` for anything else or an empty one. */
+export function toPathString(value: unknown, name: string): string {
   if (value instanceof URL) {
     if (value.protocol !== 'file:') {
       throw new TypeError(`The "${name}" argument must be a file: URL, received ${value.protocol} URL`);
