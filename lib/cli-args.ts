@@ -48,8 +48,8 @@ const runOptions: OptionSpec = {
   'conflict-exit-code': { type: 'string' },
 };
 
-// AbortSignal.timeout() turns a longer delay into 1 ms (a Node timer is a
-// signed 32-bit count of milliseconds), so a wait of "forever" would end at once.
+// The longest --timeout: about 24.8 days, a Node timer's longest delay, as
+// the option has always accepted.
 const MAX_TIMEOUT_MS = 2 ** 31 - 1;
 
 const RUN_SYNOPSIS = "'loop-lock run [DIR] -- COMMAND [ARGS...]'";

@@ -274,14 +274,12 @@ async function takeLock(command: Located<RunCommand>, prompt: string, conflictEx
     const limit = command.timeoutMs === undefined ? '' : ` (at most ${command.timeoutMs / 1000}s)`;
     warn([`${lockPath} is held; waiting${limit}`, ...holder]);
   }
-  if (command.timeoutMs === undefined) return LoopLock.acquire(command.dir, prompt, options);
-  const signal = AbortSignal.timeout(command.timeoutMs);
   try {
-    return await LoopLock.acquire(command.dir, prompt, { ...options, signal });
+    return await LoopLock.acquire(command.dir, prompt, { ...options, timeout: command.timeoutMs });
   } catch (error) {
-    if (!signal.aborted || error !== signal.reason) throw error;
+    if (!(error instanceof LockError) || error.code !== 'ETIMEDOUT') throw error;
     throw new Failure(
-      `gave up after ${command.timeoutMs / 1000}s: ${lockPathOf(command.dir, options)} is still held`,
+      `gave up after ${(command.timeoutMs as number) / 1000}s: ${lockPathOf(command.dir, options)} is still held`,
       conflictExitCode,
     );
   }

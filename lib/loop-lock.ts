@@ -1,5 +1,6 @@
 import { acquireNow, acquireWaiting } from './acquire.js';
 import { AsyncAcquire } from './acquire-async.js';
+import { AlreadyLockedError } from './errors.js';
 import type { LockGuard } from './guard.js';
 import { encodePrompt, type LockMetadata } from './metadata.js';
 import { native } from './native.js';
@@ -8,12 +9,14 @@ import {
   LOCK_FILE,
   type LockOptions,
   type ReadOptions,
+  type Resolved,
   resolveOptions,
   signalOf,
   strictOf,
   type WatchOptions,
 } from './options.js';
 import { isLocked, type LockStatus, readExisting, statusOf, statusThrough } from './status.js';
+import { timedOut, timeoutOf } from './timeout.js';
 import { LockWatch } from './watch.js';
 import { findWorkspace } from './workspace.js';
 
@@ -68,14 +71,21 @@ export class LoopLock {
    * @returns a guard, once the lock is held and its metadata written.
    * @throws (rejects with) `signal.reason` when `options.signal` aborts,
    *   releasing the descriptor and any lock taken in a race with the abort.
+   * @throws (rejects with) a `LockError` with code `'ETIMEDOUT'`, naming the
+   *   path and the holder when known, once `options.timeout` milliseconds
+   *   have passed (0: at the first try that finds the lock held); the wait
+   *   is stopped the way an abort stops it. TypeError or RangeError for a
+   *   timeout that is not a finite number from 0 up.
    */
   static acquire(workspaceRoot: string | URL, prompt: string, options?: AcquireOptions): Promise<LockGuard> {
     return new Promise((resolve, reject) => {
       const resolved = resolveOptions(workspaceRoot, options);
       const promptJson = encodePrompt(prompt, resolved.lockPath);
       const signal = signalOf(options);
+      const timeout = timeoutOf(options);
       if (signal?.aborted) throw signal.reason;
-      new AsyncAcquire(resolved, prompt, promptJson, signal, resolve, reject).start();
+      if (timeout === 0) return resolve(acquireOnce(resolved, prompt));
+      new AsyncAcquire(resolved, prompt, promptJson, signal, timeout, resolve, reject).start();
     });
   }
 
@@ -155,5 +165,15 @@ export class LoopLock {
    */
   static findWorkspace(start?: string | URL): string {
     return findWorkspace(start === undefined ? process.cwd() : start);
+  }
+}
+
+/** `acquire()` with a timeout of 0: one try, as `tryAcquire()` makes it, failing as a timeout does. */
+function acquireOnce(resolved: Resolved, prompt: string): LockGuard {
+  try {
+    return acquireNow(resolved, prompt);
+  } catch (error) {
+    if (!(error instanceof AlreadyLockedError)) throw error;
+    throw timedOut(resolved.lockPath, 0, error.holder);
   }
 }

@@ -40,6 +40,12 @@ export interface ReadOptions extends LockOptions {
 export interface AcquireOptions extends LockOptions {
   /** Aborting it rejects the pending acquire with `signal.reason`. */
   signal?: AbortSignal | undefined;
+  /**
+   * Give up after this many milliseconds: the acquire rejects with a
+   * `LockError` whose code is `'ETIMEDOUT'`. 0 tries once. With `signal`,
+   * whichever comes first.
+   */
+  timeout?: number | undefined;
 }
 
 /** Options of `LoopLock.watch()`. */
