@@ -5,6 +5,7 @@ import { constants } from 'node:os';
 import { join } from 'node:path';
 import { parseCommandLine, type RunCommand, type StatusCommand, UsageError } from './cli-args.js';
 import { defaultPrompt, holderLines, type ShownHolder, terminalJson, terminalText, watchLine } from './cli-format.js';
+import { missingPart } from './cli-command.js';
 import { FORWARDED_SIGNALS } from './cli-signals.js';
 import { AlreadyLockedError, LockError } from './errors.js';
 import type { LockGuard } from './guard.js';
@@ -221,7 +222,8 @@ function runChild(command: string, args: readonly string[]): Promise<number> {
     };
     const cannotRun = (error: NodeJS.ErrnoException): void => {
       const notFound = error.code === 'ENOENT';
-      warn([`${notFound ? 'command not found' : 'cannot execute'}: ${command} (${error.code ?? error.message})`]);
+      const what = notFound ? missingPart(command) : `cannot execute: ${command}`;
+      warn([`${what} (${error.code ?? error.message})`]);
       finish(notFound ? Exit.NotFound : Exit.CannotExecute);
     };
     // Listening before spawn() means a signal that arrives while the child

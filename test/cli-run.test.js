@@ -37,3 +37,34 @@ test('without DIR, status finds the workspace as ralph does: the nearest .git up
   const given = await loopLock(['status', '.'], { cwd: deep, env });
   assert.equal(given.stdout, `${path.join(deep, '.ralph', 'loop.lock')}: free\n`, 'a DIR given is used as it is');
 });
+
+test('a script whose #! interpreter is missing: the message names the interpreter, not the script, as missing', async (t) => {
+  const dir = makeWorkspace(t);
+  const script = path.join(dir, 'x.sh');
+  fs.writeFileSync(script, '#!/nonexistent/interpreter -e\necho never\n', { mode: 0o755 });
+  const result = await loopLock(['run', dir, '--', './x.sh'], { cwd: dir });
+  assert.equal(result.code, 127);
+  assert.equal(
+    result.stderr,
+    'loop-lock: cannot start ./x.sh: its interpreter /nonexistent/interpreter (named on its #! line) was not found (ENOENT)\n',
+  );
+  const missing = await loopLock(['run', dir, '--', './y.sh'], { cwd: dir });
+  assert.equal(missing.stderr, 'loop-lock: command not found: ./y.sh (ENOENT)\n');
+});
+
+// A copy of `true` whose ELF interpreter path is changed to one that does
+// not exist, byte for byte the same length: execve() fails with ENOENT.
+const LOADER = '/lib64/ld-linux-x86-64.so.2';
+const trueBinary = ['/usr/bin/true', '/bin/true'].find((file) => fs.existsSync(file));
+const elf = trueBinary && fs.readFileSync(trueBinary);
+test('a binary whose loader is missing: the message says the loader, not the command, is missing', {
+  skip: process.platform !== 'linux' || !elf || elf.indexOf(LOADER) < 0 ? `no ${LOADER} in true here` : false,
+}, async (t) => {
+  const dir = makeWorkspace(t);
+  const copy = Buffer.from(elf);
+  copy.write('/lib64/ld-linux-x86-64.so.X', copy.indexOf(LOADER), 'latin1');
+  fs.writeFileSync(path.join(dir, 'tool'), copy, { mode: 0o755 });
+  const result = await loopLock(['run', dir, '--', './tool'], { cwd: dir });
+  assert.equal(result.code, 127);
+  assert.match(result.stderr, /cannot start \.\/tool: it exists, but the loader it needs \(its ELF interpreter\) was not found \(ENOENT\)/);
+});
