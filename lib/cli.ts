@@ -1,11 +1,9 @@
 #!/usr/bin/env node
-import { spawn } from 'node:child_process';
 import { readFileSync, statSync } from 'node:fs';
-import { constants } from 'node:os';
 import { join } from 'node:path';
 import { parseCommandLine, type RunCommand, type StatusCommand, UsageError } from './cli-args.js';
 import { defaultPrompt, holderLines, type ShownHolder, terminalJson, terminalText, watchLine } from './cli-format.js';
-import { missingPart } from './cli-command.js';
+import { CommandRun } from './cli-run.js';
 import { FORWARDED_SIGNALS } from './cli-signals.js';
 import { AlreadyLockedError, LockError } from './errors.js';
 import type { LockGuard } from './guard.js';
@@ -21,9 +19,7 @@ const Exit = {
   Usage: 2,
   LockFailure: 74, // EX_IOERR
   Conflict: 75, // EX_TEMPFAIL: try again later
-  CannotExecute: 126, // as shells report it
-  NotFound: 127,
-  SignalBase: 128,
+  // run: 126, 127 and 128+N for the command: see lib/cli-run.ts
 } as const;
 
 const USAGE = `Usage:
@@ -82,14 +78,6 @@ Exit codes:
 `;
 
 const WINDOWS = process.platform === 'win32';
-
-// The signals `run` handles while the command runs. POSIX: forwarded to the
-// command (see cli-signals.ts). Windows has no signals to forward: Ctrl-C
-// and Ctrl-Break reach every process on the console, the command included,
-// and process.kill() would end the command at once (TerminateProcess)
-// rather than signal it; so `run` only outlives them, waiting for the
-// command to exit. SIGHUP is the console window closing.
-const HANDLED_SIGNALS: readonly NodeJS.Signals[] = WINDOWS ? ['SIGINT', 'SIGBREAK', 'SIGHUP'] : FORWARDED_SIGNALS;
 
 /** An error that ends the command with a message on stderr and a given exit code. */
 class Failure extends Error {
@@ -198,52 +186,6 @@ function warn(lines: string[]): void {
   process.stderr.write(terminalText(`loop-lock: ${lines.join('\n')}\n`));
 }
 
-/** Runs the command to its end with signals forwarded; resolves to the exit code to report. */
-function runChild(command: string, args: readonly string[]): Promise<number> {
-  return new Promise((resolve) => {
-    let pid: number | undefined;
-    const forward = (signal: NodeJS.Signals): void => {
-      if (pid === undefined || WINDOWS) return;
-      try {
-        process.kill(pid, signal);
-      } catch (error) {
-        // ESRCH: it has just exited, and 'exit' is on its way.
-        if ((error as NodeJS.ErrnoException).code !== 'ESRCH') {
-          warn([`cannot forward ${signal} to pid ${pid}: ${(error as Error).message}`]);
-        }
-      }
-    };
-    let settled = false;
-    const finish = (code: number): void => {
-      if (settled) return;
-      settled = true;
-      for (const signal of HANDLED_SIGNALS) process.off(signal, forward);
-      resolve(code);
-    };
-    const cannotRun = (error: NodeJS.ErrnoException): void => {
-      const notFound = error.code === 'ENOENT';
-      const what = notFound ? missingPart(command) : `cannot execute: ${command}`;
-      warn([`${what} (${error.code ?? error.message})`]);
-      finish(notFound ? Exit.NotFound : Exit.CannotExecute);
-    };
-    // Listening before spawn() means a signal that arrives while the child
-    // starts is queued for `forward`, not fatal to this process, which would
-    // leave the child running without the lock.
-    for (const signal of HANDLED_SIGNALS) process.on(signal, forward);
-    if (WINDOWS) tieChildrenToThisProcess();
-    try {
-      const child = spawn(command, args, { stdio: 'inherit' });
-      pid = child.pid;
-      child.on('error', cannotRun);
-      child.on('exit', (code, signal) => {
-        finish(code ?? Exit.SignalBase + (signal === null ? 0 : constants.signals[signal]));
-      });
-    } catch (error) {
-      cannotRun(error as NodeJS.ErrnoException);
-    }
-  });
-}
-
 /**
  * Windows: a `run` killed outright (Task Manager, taskkill /F, a parent's
  * TerminateProcess) cannot pass anything on, so the command it started is
@@ -292,7 +234,8 @@ async function run(command: Located<RunCommand>): Promise<number> {
   const prompt = command.prompt ?? defaultPrompt(command.command, command.args);
   const guard = await takeLock(command, prompt, command.conflictExitCode ?? Exit.Conflict);
   try {
-    const code = await runChild(command.command, command.args);
+    if (WINDOWS) tieChildrenToThisProcess();
+    const code = await new CommandRun(command.command, command.args, guard, prompt, warn).run();
     // Someone ran `rm -rf .ralph` or `git clean -fdx` meanwhile: another
     // process could have taken a new lock file and run alongside.
     const state = guard.state();
