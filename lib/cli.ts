@@ -38,14 +38,16 @@ Commands:
   status  Say whether the lock is held, by which pid, since when and with
           what prompt, and whether that pid is alive on this host.
   run     Take the lock, run COMMAND (no shell, stdio inherited, in the
-          current directory), forward to it every signal that would end
-          this process and can be caught (SIGINT, SIGTERM, SIGHUP,
-          SIGQUIT, SIGUSR1, SIGUSR2, ...; not SIGKILL), release the lock
-          when it exits, and exit with its exit code.
-          The lock records this process's pid, so signalling that pid
-          reaches COMMAND. DIR must exist. On Windows, Ctrl-C and
-          Ctrl-Break reach COMMAND from the console and run waits for it
-          to exit; killing run kills COMMAND too.
+          current directory) in a process group of its own, forward to
+          that group every signal that would end this process and can be
+          caught (SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, ...;
+          not SIGKILL), and exit with COMMAND's exit code once COMMAND and
+          whatever it left in its group (sent SIGTERM) have ended.
+          COMMAND inherits the locked descriptor as fd 3, as with flock(1):
+          if run is killed, COMMAND's process tree keeps the lock until it
+          ends. The lock records COMMAND's pid. DIR must exist. On Windows,
+          Ctrl-C and Ctrl-Break reach COMMAND from the console and run
+          waits for it to exit; killing run kills COMMAND too.
 
 Options:
   --lock-file PATH         lock file, relative to DIR (default .ralph/loop.lock)
