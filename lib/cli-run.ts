@@ -20,11 +20,11 @@ const CommandExit = { CannotExecute: 126, NotFound: 127, SignalBase: 128 } as co
 // console window closing.
 const WINDOWS_SIGNALS: readonly NodeJS.Signals[] = ['SIGINT', 'SIGBREAK', 'SIGHUP'];
 
-// The command runs in a session of its own (see RunCommand), so what the
+// The command runs in a session of its own (see CommandRun), so what the
 // terminal sends to its foreground job reaches `run` alone: a resize and a
 // resume are passed on too, and a stop (Ctrl-Z) stops the command's group
 // and then `run` itself, as it would have stopped both.
-const TERMINAL_SIGNALS: readonly NodeJS.Signals[] = ['SIGWINCH', 'SIGCONT'];
+const TERMINAL_SIGNALS: readonly NodeJS.Signals[] = ['SIGWINCH', 'SIGCONT', 'SIGTSTP'];
 
 /** Where a command is in its life under the lock. */
 type RunState = 'running' | 'ending' | 'done';
@@ -72,9 +72,8 @@ export class CommandRun {
     return new Promise((resolve) => {
       this.#finish = resolve;
       // Listening before spawn() means a signal that arrives while the child
-      // starts is queued for `forward`, not fatal to this process.
+      // starts is handled (once spawn() has returned), not fatal to this process.
       for (const signal of this.#signals) process.on(signal, this.#forward);
-      if (!WINDOWS) process.on('SIGTSTP', this.#forward);
       let child: ChildProcess;
       try {
         child = spawn(this.#command, this.#args, { stdio: this.#stdio(), detached: !WINDOWS });
@@ -121,13 +120,12 @@ export class CommandRun {
     if (signal === 'SIGTSTP') process.kill(process.pid, 'SIGSTOP');
   }
 
-  /** Signals the command's group; whether any of it was there. */
-  #signal(signal: NodeJS.Signals): boolean {
+  /** Signals the command's process group (none of it left is no failure). */
+  #signal(signal: NodeJS.Signals): void {
     try {
-      return signalGroup(this.#group as number, signal);
+      signalGroup(this.#group as number, signal);
     } catch (error) {
       this.#warn([`cannot send ${signal} to the command's process group: ${(error as Error).message}`]);
-      return false;
     }
   }
 
@@ -155,7 +153,6 @@ export class CommandRun {
     if (this.#state === 'done') return;
     this.#state = 'done';
     for (const signal of this.#signals) process.off(signal, this.#forward);
-    process.off('SIGTSTP', this.#forward);
     this.#finish(code);
   }
 }
