@@ -114,7 +114,7 @@ function reapGroup(t, group) {
   });
 }
 
-test('run gets SIGTERM: the whole tree of its command ends, and the lock is free only once it has', { skip: !POSIX }, async (t) => {
+test('run gets SIGTERM: the whole tree of its command ends, and the lock is free only once it has', { skip: !POSIX, timeout: 60_000 }, async (t) => {
   const dir = makeWorkspace(t);
   const run = runShell(t, dir, 'echo $$ > shell; sleep 1000 & echo $! > sleeper; wait');
   const shell = await pidIn(dir, 'shell');
@@ -128,7 +128,7 @@ test('run gets SIGTERM: the whole tree of its command ends, and the lock is free
   assert.equal(LoopLock.isLocked(dir), false);
 });
 
-test('the command exits and leaves a process behind: run ends it, holding the lock and naming itself until it has', { skip: !POSIX }, async (t) => {
+test('the command exits and leaves a process behind: run ends it, holding the lock and naming itself until it has', { skip: !POSIX, timeout: 60_000 }, async (t) => {
   const dir = makeWorkspace(t);
   // The background subshell takes its time to end once told: until the test creates "release".
   // The command exits once the subshell's trap is set.
@@ -147,7 +147,7 @@ test('the command exits and leaves a process behind: run ends it, holding the lo
   assert.equal(LoopLock.isLocked(dir), false);
 });
 
-test('run SIGKILLed: the command keeps the lock while it runs, status names it, and its exit frees the lock', { skip: !POSIX }, async (t) => {
+test('run SIGKILLed: the command keeps the lock while it runs, status names it, and its exit frees the lock', { skip: !POSIX, timeout: 60_000 }, async (t) => {
   const dir = makeWorkspace(t);
   const run = runShell(t, dir, 'echo $$ > shell; while [ ! -e stop ]; do sleep 0.01; done');
   const shell = await pidIn(dir, 'shell');
