@@ -2,9 +2,11 @@ import { claim, MAX_REOPENS, replacedTooOften } from './acquire.js';
 import { LockError, type NativeFailure, toLockError } from './errors.js';
 import { checkFilesystem } from './filesystem.js';
 import { Holding, type LockGuard } from './guard.js';
-import { openForLock } from './lock-file.js';
-import { type Binding, native, WaitOutcome } from './native.js';
+import { currentHolder, openForLock } from './lock-file.js';
+import type { LockMetadata } from './metadata.js';
+import { type Binding, type Handle, native, WaitOutcome } from './native.js';
 import type { Resolved } from './options.js';
+import { Deadline, timedOut } from './timeout.js';
 import { type PendingWait, startWait } from './wait.js';
 
 /**
@@ -19,7 +21,8 @@ type AcquireState = 'idle' | 'trying' | 'waiting' | 'settled';
  * guard ahead (a `Holding`) and wait on the event loop, which takes and
  * claims the lock; then hand out the guard, or try again when the wait
  * reports the file replaced. Every way out but the guard handed out closes
- * the handle.
+ * the handle. The signal's abort and the timeout end a wait the same way;
+ * whichever comes first settles it.
  */
 export class AsyncAcquire {
   readonly #binding: Binding = native();
@@ -28,6 +31,9 @@ export class AsyncAcquire {
   readonly #prompt: string;
   readonly #promptJson: string;
   readonly #signal: AbortSignal | undefined;
+  // The timeout in ms (0: one try), and its timer while the wait runs.
+  readonly #timeout: number | undefined;
+  #deadline: Deadline | null = null;
   readonly #resolve: (guard: LockGuard) => void;
   readonly #reject: (reason: unknown) => void;
   readonly #onAbort = (): void => this.abort();
@@ -44,9 +50,11 @@ export class AsyncAcquire {
     prompt: string,
     promptJson: string,
     signal: AbortSignal | undefined,
+    timeout: number | undefined,
     resolve: (guard: LockGuard) => void,
     reject: (reason: unknown) => void,
   ) {
+    this.#timeout = timeout;
     this.#lockPath = lockPath;
     this.#policy = policy;
     this.#prompt = prompt;
@@ -59,6 +67,9 @@ export class AsyncAcquire {
   /** idle to trying, then to waiting or settled. */
   start(): void {
     this.#signal?.addEventListener('abort', this.#onAbort, { once: true });
+    if (this.#timeout !== undefined && this.#timeout > 0) {
+      this.#deadline = new Deadline(this.#timeout, () => this.#expire());
+    }
     this.#try();
   }
 
@@ -87,11 +98,33 @@ export class AsyncAcquire {
   /** The signal aborted: stops the wait (releasing a lock it took in a race with the abort) and rejects. */
   abort(): void {
     if (this.#state === 'settled') return;
+    this.#stopWaiting();
+    this.#settle(this.#signal?.reason);
+  }
+
+  /** The timeout passed while waiting: names the holder if it can, stops the wait and rejects with ETIMEDOUT. */
+  #expire(): void {
+    if (this.#state !== 'waiting') return;
+    const holder = this.#holderOf((this.#holding as Holding).handle);
+    this.#stopWaiting();
+    this.#settle(timedOut(this.#lockPath, this.#timeout as number, holder));
+  }
+
+  /** Who holds the lock `handle` waits for, when its record says so for sure. */
+  #holderOf(handle: Handle | null): LockMetadata | null {
+    if (handle === null) return null;
+    try {
+      return currentHolder(this.#binding, handle, this.#lockPath);
+    } catch {
+      return null;
+    }
+  }
+
+  #stopWaiting(): void {
     this.#wait?.cancel();
     this.#wait = null;
     this.#holding?.abandon();
     this.#holding = null;
-    this.#settle(this.#signal?.reason);
   }
 
   /** Opens, locks and claims; waits when the lock is held. Settles on a guard or a failure. */
@@ -131,6 +164,8 @@ export class AsyncAcquire {
   #settle(failure: unknown, guard?: LockGuard): void {
     this.#state = 'settled';
     this.#signal?.removeEventListener('abort', this.#onAbort);
+    this.#deadline?.cancel();
+    this.#deadline = null;
     if (guard !== undefined) return this.#resolve(guard);
     const own = failure instanceof LockError || failure === this.#signal?.reason;
     this.#reject(own ? failure : toLockError(failure, this.#lockPath));

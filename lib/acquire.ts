@@ -62,7 +62,7 @@ type LockStep = (binding: Binding, handle: Handle, lockPath: string) => Found;
 
 /** Opens, locks with `lock` and claims, reopening while the file turns out stale. */
 function acquireWith({ lockPath, policy }: Resolved, prompt: unknown, lock: LockStep): LockGuard {
-  const promptJson = encodePrompt(prompt);
+  const promptJson = encodePrompt(prompt, lockPath);
   const binding = native();
   // Only reopens right after locking count: a wait that saw its file move
   // took a filesystem event to get there, and goes on waiting however often

@@ -3,7 +3,8 @@ import { parseArgs } from 'node:util';
 /** `loop-lock status [DIR] [--json] [--watch] [--lock-file PATH]` */
 export interface StatusCommand {
   kind: 'status';
-  dir: string;
+  /** DIR, or `undefined` when omitted: then the workspace ralph would find (`LoopLock.findWorkspace()`). */
+  dir: string | undefined;
   json: boolean;
   /** Print one line per change until interrupted, instead of the state once. */
   watch: boolean;
@@ -13,7 +14,8 @@ export interface StatusCommand {
 /** `loop-lock run [DIR] [options] -- COMMAND [ARGS...]` */
 export interface RunCommand {
   kind: 'run';
-  dir: string;
+  /** DIR, or `undefined` when omitted (see StatusCommand). */
+  dir: string | undefined;
   lockFile: string | undefined;
   prompt: string | undefined;
   /** True with `--wait`, and with `--timeout` (which implies it). */
@@ -46,8 +48,8 @@ const runOptions: OptionSpec = {
   'conflict-exit-code': { type: 'string' },
 };
 
-// AbortSignal.timeout() turns a longer delay into 1 ms (a Node timer is a
-// signed 32-bit count of milliseconds), so a wait of "forever" would end at once.
+// The longest --timeout: about 24.8 days, a Node timer's longest delay, as
+// the option has always accepted.
 const MAX_TIMEOUT_MS = 2 ** 31 - 1;
 
 const RUN_SYNOPSIS = "'loop-lock run [DIR] -- COMMAND [ARGS...]'";
@@ -97,8 +99,8 @@ function stringValue(parsed: Parsed, name: string): string | undefined {
   return typeof value === 'string' ? value : undefined;
 }
 
-function directoryOf(positionals: readonly string[]): string {
-  const dir = positionals[0] ?? '.';
+function directoryOf(positionals: readonly string[]): string | undefined {
+  const dir = positionals[0];
   if (dir === '') throw new UsageError('DIR must not be empty');
   return dir;
 }

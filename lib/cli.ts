@@ -1,10 +1,9 @@
 #!/usr/bin/env node
-import { spawn } from 'node:child_process';
 import { readFileSync, statSync } from 'node:fs';
-import { constants } from 'node:os';
 import { join } from 'node:path';
 import { parseCommandLine, type RunCommand, type StatusCommand, UsageError } from './cli-args.js';
 import { defaultPrompt, holderLines, type ShownHolder, terminalJson, terminalText, watchLine } from './cli-format.js';
+import { CommandRun } from './cli-run.js';
 import { FORWARDED_SIGNALS } from './cli-signals.js';
 import { AlreadyLockedError, LockError } from './errors.js';
 import type { LockGuard } from './guard.js';
@@ -20,9 +19,7 @@ const Exit = {
   Usage: 2,
   LockFailure: 74, // EX_IOERR
   Conflict: 75, // EX_TEMPFAIL: try again later
-  CannotExecute: 126, // as shells report it
-  NotFound: 127,
-  SignalBase: 128,
+  // run: 126, 127 and 128+N for the command: see lib/cli-run.ts
 } as const;
 
 const USAGE = `Usage:
@@ -31,22 +28,26 @@ const USAGE = `Usage:
                 [--lock-file PATH] [--conflict-exit-code N] -- COMMAND [ARGS...]
   loop-lock --help | --version
 
-The loop lock of a workspace is flock() on DIR/.ralph/loop.lock (DIR defaults
-to the current directory). Every loop-lock user and the Rust ralph-core
-LoopLock share it: at most one holder at a time.
+The loop lock of a workspace is flock() on DIR/.ralph/loop.lock. Without DIR,
+the workspace is found as ralph finds it: $RALPH_WORKSPACE_ROOT when set and
+not blank, else the nearest directory from the current one up that holds a
+.ralph directory or a .git entry, else the current directory. Every loop-lock
+user and the Rust ralph-core LoopLock share it: at most one holder at a time.
 
 Commands:
   status  Say whether the lock is held, by which pid, since when and with
           what prompt, and whether that pid is alive on this host.
   run     Take the lock, run COMMAND (no shell, stdio inherited, in the
-          current directory), forward to it every signal that would end
-          this process and can be caught (SIGINT, SIGTERM, SIGHUP,
-          SIGQUIT, SIGUSR1, SIGUSR2, ...; not SIGKILL), release the lock
-          when it exits, and exit with its exit code.
-          The lock records this process's pid, so signalling that pid
-          reaches COMMAND. DIR must exist. On Windows, Ctrl-C and
-          Ctrl-Break reach COMMAND from the console and run waits for it
-          to exit; killing run kills COMMAND too.
+          current directory) in a process group of its own, forward to
+          that group every signal that would end this process and can be
+          caught (SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, ...;
+          not SIGKILL), and exit with COMMAND's exit code once COMMAND and
+          whatever it left in its group (sent SIGTERM) have ended.
+          COMMAND inherits the locked descriptor as fd 3, as with flock(1):
+          if run is killed, COMMAND's process tree keeps the lock until it
+          ends. The lock records COMMAND's pid. DIR must exist. On Windows,
+          Ctrl-C and Ctrl-Break reach COMMAND from the console and run
+          waits for it to exit; killing run kills COMMAND too.
 
 Options:
   --lock-file PATH         lock file, relative to DIR (default .ralph/loop.lock)
@@ -79,14 +80,6 @@ Exit codes:
 `;
 
 const WINDOWS = process.platform === 'win32';
-
-// The signals `run` handles while the command runs. POSIX: forwarded to the
-// command (see cli-signals.ts). Windows has no signals to forward: Ctrl-C
-// and Ctrl-Break reach every process on the console, the command included,
-// and process.kill() would end the command at once (TerminateProcess)
-// rather than signal it; so `run` only outlives them, waiting for the
-// command to exit. SIGHUP is the console window closing.
-const HANDLED_SIGNALS: readonly NodeJS.Signals[] = WINDOWS ? ['SIGINT', 'SIGBREAK', 'SIGHUP'] : FORWARDED_SIGNALS;
 
 /** An error that ends the command with a message on stderr and a given exit code. */
 class Failure extends Error {
@@ -133,11 +126,18 @@ function checkWorkspace(dir: string): void {
   if (!isDirectory) throw new Failure(`workspace '${dir}' is not a directory`, Exit.Usage);
 }
 
+/** A command whose workspace is known: DIR as given, or the one ralph would find. */
+type Located<Command extends StatusCommand | RunCommand> = Command & { dir: string };
+
+function located<Command extends StatusCommand | RunCommand>(command: Command): Located<Command> {
+  return { ...command, dir: command.dir ?? LoopLock.findWorkspace() };
+}
+
 function lockOptions(lockFile: string | undefined): LockOptions {
   return lockFile === undefined ? {} : { lockFile };
 }
 
-function status(command: StatusCommand): number {
+function status(command: Located<StatusCommand>): number {
   checkWorkspace(command.dir);
   const options = lockOptions(command.lockFile);
   const lockPath = lockPathOf(command.dir, options);
@@ -158,7 +158,7 @@ function status(command: StatusCommand): number {
 }
 
 /** `status --watch`: a line per state until SIGINT, SIGTERM or SIGHUP, then exit 0. */
-async function watchStatus(command: StatusCommand): Promise<number> {
+async function watchStatus(command: Located<StatusCommand>): Promise<number> {
   checkWorkspace(command.dir);
   const options = lockOptions(command.lockFile);
   const lockPath = lockPathOf(command.dir, options);
@@ -188,51 +188,6 @@ function warn(lines: string[]): void {
   process.stderr.write(terminalText(`loop-lock: ${lines.join('\n')}\n`));
 }
 
-/** Runs the command to its end with signals forwarded; resolves to the exit code to report. */
-function runChild(command: string, args: readonly string[]): Promise<number> {
-  return new Promise((resolve) => {
-    let pid: number | undefined;
-    const forward = (signal: NodeJS.Signals): void => {
-      if (pid === undefined || WINDOWS) return;
-      try {
-        process.kill(pid, signal);
-      } catch (error) {
-        // ESRCH: it has just exited, and 'exit' is on its way.
-        if ((error as NodeJS.ErrnoException).code !== 'ESRCH') {
-          warn([`cannot forward ${signal} to pid ${pid}: ${(error as Error).message}`]);
-        }
-      }
-    };
-    let settled = false;
-    const finish = (code: number): void => {
-      if (settled) return;
-      settled = true;
-      for (const signal of HANDLED_SIGNALS) process.off(signal, forward);
-      resolve(code);
-    };
-    const cannotRun = (error: NodeJS.ErrnoException): void => {
-      const notFound = error.code === 'ENOENT';
-      warn([`${notFound ? 'command not found' : 'cannot execute'}: ${command} (${error.code ?? error.message})`]);
-      finish(notFound ? Exit.NotFound : Exit.CannotExecute);
-    };
-    // Listening before spawn() means a signal that arrives while the child
-    // starts is queued for `forward`, not fatal to this process, which would
-    // leave the child running without the lock.
-    for (const signal of HANDLED_SIGNALS) process.on(signal, forward);
-    if (WINDOWS) tieChildrenToThisProcess();
-    try {
-      const child = spawn(command, args, { stdio: 'inherit' });
-      pid = child.pid;
-      child.on('error', cannotRun);
-      child.on('exit', (code, signal) => {
-        finish(code ?? Exit.SignalBase + (signal === null ? 0 : constants.signals[signal]));
-      });
-    } catch (error) {
-      cannotRun(error as NodeJS.ErrnoException);
-    }
-  });
-}
-
 /**
  * Windows: a `run` killed outright (Task Manager, taskkill /F, a parent's
  * TerminateProcess) cannot pass anything on, so the command it started is
@@ -248,7 +203,7 @@ function tieChildrenToThisProcess(): void {
 }
 
 /** Takes the lock as the options say, or throws a `Failure` carrying the conflict exit code. */
-async function takeLock(command: RunCommand, prompt: string, conflictExitCode: number): Promise<LockGuard> {
+async function takeLock(command: Located<RunCommand>, prompt: string, conflictExitCode: number): Promise<LockGuard> {
   const options = lockOptions(command.lockFile);
   try {
     return LoopLock.tryAcquire(command.dir, prompt, options);
@@ -265,25 +220,24 @@ async function takeLock(command: RunCommand, prompt: string, conflictExitCode: n
     const limit = command.timeoutMs === undefined ? '' : ` (at most ${command.timeoutMs / 1000}s)`;
     warn([`${lockPath} is held; waiting${limit}`, ...holder]);
   }
-  if (command.timeoutMs === undefined) return LoopLock.acquire(command.dir, prompt, options);
-  const signal = AbortSignal.timeout(command.timeoutMs);
   try {
-    return await LoopLock.acquire(command.dir, prompt, { ...options, signal });
+    return await LoopLock.acquire(command.dir, prompt, { ...options, timeout: command.timeoutMs });
   } catch (error) {
-    if (!signal.aborted || error !== signal.reason) throw error;
+    if (!(error instanceof LockError) || error.code !== 'ETIMEDOUT') throw error;
     throw new Failure(
-      `gave up after ${command.timeoutMs / 1000}s: ${lockPathOf(command.dir, options)} is still held`,
+      `gave up after ${(command.timeoutMs as number) / 1000}s: ${lockPathOf(command.dir, options)} is still held`,
       conflictExitCode,
     );
   }
 }
 
-async function run(command: RunCommand): Promise<number> {
+async function run(command: Located<RunCommand>): Promise<number> {
   checkWorkspace(command.dir);
   const prompt = command.prompt ?? defaultPrompt(command.command, command.args);
   const guard = await takeLock(command, prompt, command.conflictExitCode ?? Exit.Conflict);
   try {
-    const code = await runChild(command.command, command.args);
+    if (WINDOWS) tieChildrenToThisProcess();
+    const code = await new CommandRun(command.command, command.args, guard, prompt, warn).run();
     // Someone ran `rm -rf .ralph` or `git clean -fdx` meanwhile: another
     // process could have taken a new lock file and run alongside.
     const state = guard.state();
@@ -312,9 +266,9 @@ async function main(argv: readonly string[]): Promise<number> {
         process.stdout.write(`loop-lock ${version()}\n`);
         return Exit.Ok;
       case 'status':
-        return invocation.watch ? await watchStatus(invocation) : status(invocation);
+        return invocation.watch ? await watchStatus(located(invocation)) : status(located(invocation));
       case 'run':
-        return await run(invocation);
+        return await run(located(invocation));
     }
   } catch (error) {
     if (error instanceof UsageError) {

@@ -65,6 +65,10 @@ const registry = new FinalizationRegistry<Holding>((holding) => {
 
 const constructing = Symbol('LockGuard');
 
+// A guard's holding, for the few parts of lib/ that act on its handle (see
+// handleOf); set by LockGuard's static block, which alone can read it.
+let holdingOf: (guard: LockGuard) => Holding;
+
 /**
  * Where a holding is in its life: `waiting` for its lock, its guard made
  * ahead but not handed out; `held`, its guard handed out; `closed`, its
@@ -171,6 +175,10 @@ export class LockGuard implements Disposable {
   readonly metadata: LockMetadata;
   readonly #holding: Holding;
 
+  static {
+    holdingOf = (guard) => guard.#holding;
+  }
+
   /** @internal Guards come from `LoopLock`; they cannot be made directly. */
   constructor(token: symbol, holding: Holding, metadata: LockMetadata) {
     if (token !== constructing) throw new TypeError('LockGuard is created by LoopLock.tryAcquire() and friends');
@@ -251,4 +259,13 @@ export function heldByThisThread(key: string): boolean {
     if (holds(key)) return true;
   }
   return false;
+}
+
+/**
+ * The handle a guard holds its lock through, `null` once released: for
+ * `loop-lock run` (lib/cli-run.ts), which hands its descriptor to the
+ * command and names the command as the holder. Not part of the package's API.
+ */
+export function handleOf(guard: LockGuard): Handle | null {
+  return holdingOf(guard).handle;
 }

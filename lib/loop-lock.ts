@@ -1,5 +1,6 @@
 import { acquireNow, acquireWaiting } from './acquire.js';
 import { AsyncAcquire } from './acquire-async.js';
+import { AlreadyLockedError } from './errors.js';
 import type { LockGuard } from './guard.js';
 import { encodePrompt, type LockMetadata } from './metadata.js';
 import { native } from './native.js';
@@ -9,13 +10,16 @@ import {
   type LockOptions,
   persistentOf,
   type ReadOptions,
+  type Resolved,
   resolveOptions,
   signalOf,
   strictOf,
   type WatchOptions,
 } from './options.js';
 import { isLocked, type LockStatus, readExisting, statusOf, statusThrough } from './status.js';
+import { timedOut, timeoutOf } from './timeout.js';
 import { LockWatch } from './watch.js';
+import { findWorkspace } from './workspace.js';
 
 /**
  * The loop lock of a workspace: at most one holder at a time across
@@ -68,14 +72,21 @@ export class LoopLock {
    * @returns a guard, once the lock is held and its metadata written.
    * @throws (rejects with) `signal.reason` when `options.signal` aborts,
    *   releasing the descriptor and any lock taken in a race with the abort.
+   * @throws (rejects with) a `LockError` with code `'ETIMEDOUT'`, naming the
+   *   path and the holder when known, once `options.timeout` milliseconds
+   *   have passed (0: at the first try that finds the lock held); the wait
+   *   is stopped the way an abort stops it. TypeError or RangeError for a
+   *   timeout that is not a finite number from 0 up.
    */
   static acquire(workspaceRoot: string | URL, prompt: string, options?: AcquireOptions): Promise<LockGuard> {
     return new Promise((resolve, reject) => {
       const resolved = resolveOptions(workspaceRoot, options);
-      const promptJson = encodePrompt(prompt);
+      const promptJson = encodePrompt(prompt, resolved.lockPath);
       const signal = signalOf(options);
+      const timeout = timeoutOf(options);
       if (signal?.aborted) throw signal.reason;
-      new AsyncAcquire(resolved, prompt, promptJson, signal, resolve, reject).start();
+      if (timeout === 0) return resolve(acquireOnce(resolved, prompt));
+      new AsyncAcquire(resolved, prompt, promptJson, signal, timeout, resolve, reject).start();
     });
   }
 
@@ -144,5 +155,33 @@ export class LoopLock {
     // first `next()`, which opens nothing else.
     native();
     return new LockWatch(lockPath, policy, signal, persistent, statusThrough);
+  }
+
+  /**
+   * The workspace root, as ralph (ralph-cli's `resolve_workspace_root`)
+   * finds it: `RALPH_WORKSPACE_ROOT` when set and not blank (resolved
+   * against the current directory, whether or not it exists); else the
+   * nearest directory from `start` up, `start` included, that holds a
+   * `.ralph` directory or a `.git` entry of any kind (a worktree, whose
+   * `.git` is a file, is its own workspace); else `start`. The result is
+   * absolute, resolved lexically: symbolic links on the way are kept as
+   * written, not resolved. Nothing is created or locked.
+   *
+   * @param start where to begin, default `process.cwd()`; a relative path
+   *   is resolved against the current directory first.
+   * @throws TypeError when `start` is not a non-empty string or a file: URL.
+   */
+  static findWorkspace(start?: string | URL): string {
+    return findWorkspace(start === undefined ? process.cwd() : start);
+  }
+}
+
+/** `acquire()` with a timeout of 0: one try, as `tryAcquire()` makes it, failing as a timeout does. */
+function acquireOnce(resolved: Resolved, prompt: string): LockGuard {
+  try {
+    return acquireNow(resolved, prompt);
+  } catch (error) {
+    if (!(error instanceof AlreadyLockedError)) throw error;
+    throw timedOut(resolved.lockPath, 0, error.holder);
   }
 }

@@ -16,13 +16,33 @@ export interface LockMetadata {
  */
 export const MAX_METADATA_BYTES = 1024 * 1024;
 
+// The record's bytes around the pid, the time and the prompt's JSON, as
+// native/record.cc lays them out: `{\n  "pid": ` `,\n  "started": "`
+// `",\n  "prompt": ` and `\n}`.
+const RECORD_FRAME_BYTES = 11 + 16 + 15 + 2;
+
+/**
+ * The size of the record that `pid` writes with `promptJson` when its clock
+ * reads `now` (ms): the time as Date#toISOString writes it, 24 bytes for
+ * years 0 to 9999, 27 with a sign and six digits beyond.
+ */
+export function recordBytes(pid: number, promptJson: string, now: number = Date.now()): number {
+  return RECORD_FRAME_BYTES + String(pid).length + new Date(now).toISOString().length + Buffer.byteLength(promptJson);
+}
+
+// A prompt's JSON this much smaller than the bound fits whatever the pid and
+// the time: the exact count is needed only near it.
+const ROOM_FOR_PID_AND_TIME = RECORD_FRAME_BYTES + 10 + 27;
+
 /**
  * Validates a prompt and returns it JSON-encoded, ready for the record
  * (native/record.h lays it out, byte for byte as serde_json's
  * `to_string_pretty` writes the reference's `LockMetadata`).
  * Done once, before locking, so a bad prompt never touches the file.
+ * The bound is the record's own size, the one readers accept: a record of
+ * exactly MAX_METADATA_BYTES is written, one byte more is refused.
  */
-export function encodePrompt(prompt: unknown): string {
+export function encodePrompt(prompt: unknown, lockPath: string, pid: number = process.pid): string {
   if (typeof prompt !== 'string') {
     throw new TypeError(`The "prompt" argument must be a string, received ${describe(prompt)}`);
   }
@@ -32,13 +52,19 @@ export function encodePrompt(prompt: unknown): string {
     throw new TypeError('The "prompt" argument must be well-formed Unicode: it contains a lone surrogate');
   }
   const json = JSON.stringify(prompt);
-  // A record is the prompt plus about 80 bytes; the bound keeps readers bounded.
-  if (Buffer.byteLength(json) > MAX_METADATA_BYTES - 128) {
+  if (json.length * 3 > MAX_METADATA_BYTES - ROOM_FOR_PID_AND_TIME) checkRecordSize(pid, json, lockPath);
+  return json;
+}
+
+/** Refuses a prompt whose record would be larger than readers read. */
+export function checkRecordSize(pid: number, promptJson: string, lockPath: string): void {
+  const size = recordBytes(pid, promptJson);
+  if (size > MAX_METADATA_BYTES) {
     throw new RangeError(
-      `The "prompt" argument is too large: its metadata record would exceed ${MAX_METADATA_BYTES} bytes`,
+      `The "prompt" argument is too large: its record in '${lockPath}' would be ${size} bytes, ` +
+        `over the ${MAX_METADATA_BYTES} that readers accept`,
     );
   }
-  return json;
 }
 
 // RFC 3339 date-time; chrono writes 0, 3, 6 or 9 fractional digits and "Z".

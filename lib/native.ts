@@ -135,6 +135,11 @@ export interface Binding {
    */
   killChildrenOnExit(): void;
   /**
+   * The file descriptor behind `handle`, for `loop-lock run` to hand to its
+   * command (see native/process.h). Throws ENOTSUP on Windows.
+   */
+  descriptor(handle: Handle): number;
+  /**
    * Waits on the event loop, without a thread, until flock(LOCK_SH when
    * `shared`, else LOCK_EX) on `handle` succeeds, then claims it as `claim`
    * does, unless `promptJson` is null (a FileLock writes no record; `pid` is

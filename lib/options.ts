@@ -40,6 +40,12 @@ export interface ReadOptions extends LockOptions {
 export interface AcquireOptions extends LockOptions {
   /** Aborting it rejects the pending acquire with `signal.reason`. */
   signal?: AbortSignal | undefined;
+  /**
+   * Give up after this many milliseconds: the acquire rejects with a
+   * `LockError` whose code is `'ETIMEDOUT'`. 0 tries once. With `signal`,
+   * whichever comes first.
+   */
+  timeout?: number | undefined;
 }
 
 /** Options of `LoopLock.watch()`. */
@@ -62,7 +68,7 @@ export interface Resolved {
   readonly policy: NetworkFilesystemPolicy;
 }
 
-/** A path argument as a string: a `TypeError` for another type, an empty string or a URL of another scheme. */
+/** A path argument (a string or a `file:` URL) as a path string; `TypeError` for anything else or an empty one. */
 export function toPathString(value: unknown, name: string): string {
   if (value instanceof URL) {
     if (value.protocol !== 'file:') {

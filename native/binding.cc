@@ -249,6 +249,15 @@ Napi::Value KillChildren(const Napi::CallbackInfo& info) {
   return Reply(info.Env(), status, [&] { return info.Env().Undefined(); });
 }
 
+// descriptor(handle): number; see InheritableDescriptor (ENOTSUP on Windows)
+Napi::Value Descriptor(const Napi::CallbackInfo& info) {
+  LockFile* file = OpenFileArg(info);
+  if (file == nullptr) return info.Env().Undefined();
+  int descriptor = -1;
+  const Status status = InheritableDescriptor(file->handle(), &descriptor);
+  return Reply(info.Env(), status, [&] { return Napi::Number::New(info.Env(), descriptor); });
+}
+
 // close(handle): void, idempotent; unlocks, then closes
 Napi::Value Close(const Napi::CallbackInfo& info) {
   uint32_t id = 0;
@@ -291,6 +300,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("filesystem", Napi::Function::New(env, Filesystem, "filesystem", files));
   exports.Set("close", Napi::Function::New(env, Close, "close", files));
   exports.Set("killChildrenOnExit", Napi::Function::New(env, KillChildren, "killChildrenOnExit"));
+  exports.Set("descriptor", Napi::Function::New(env, Descriptor, "descriptor", files));
 #ifdef LOOP_LOCK_TEST_EXPORTS
   exports.Set("formatTimestamp", Napi::Function::New(env, FormatTimestamp, "formatTimestamp"));
 #endif

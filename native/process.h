@@ -15,6 +15,14 @@ namespace loop_lock {
 // has nothing to match it (ENOTSUP): `run` forwards signals there instead.
 Status KillChildrenOnExit();
 
+// The descriptor behind `file`, for `loop-lock run` to hand its command, so
+// that the command's whole process tree holds the lock (the one descriptor
+// a child ever inherits, as flock(1) hands its own). POSIX: the fd, which a
+// child receives by dup2() (dropping close-on-exec there only). Windows:
+// ENOTSUP; a handle would need a CRT descriptor to pass, and `run`'s Job
+// Object already ends the command's tree with `run`.
+Status InheritableDescriptor(FileHandle file, int* descriptor);
+
 }  // namespace loop_lock
 
 #endif  // LOOP_LOCK_PROCESS_H_

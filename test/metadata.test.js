@@ -108,18 +108,30 @@ test('a lone surrogate prompt is refused without disturbing an existing record',
   assert.equal(LoopLock.isLocked(workspace), false);
 });
 
-test('the largest prompt whose record fits in MAX_METADATA_BYTES is written and read back; one more byte is a RangeError', (t) => {
+// The record around the prompt's JSON: the frame, the pid's digits and a
+// 24-byte time (native/record.cc).
+const recordOverhead = () => 44 + String(process.pid).length + 24;
+
+test('a record of exactly MAX_METADATA_BYTES is written, read back and named by status; one byte more is a RangeError naming the path', async (t) => {
   const workspace = makeWorkspace(t);
   assert.equal(MAX_METADATA_BYTES, 1024 * 1024);
-  const largest = 'x'.repeat(MAX_METADATA_BYTES - 128 - 2);
+  // JSON adds the two quotes.
+  const largest = 'x'.repeat(MAX_METADATA_BYTES - recordOverhead() - 2);
   const guard = LoopLock.tryAcquire(workspace, largest);
+  assert.equal(fs.statSync(guard.lockPath).size, MAX_METADATA_BYTES);
+  assert.equal(LoopLock.status(workspace).holder.prompt, largest);
+  assert.equal(LoopLock.readExisting(workspace, { strict: true }).prompt, largest);
   guard.release();
-  assert.ok(fs.statSync(guard.lockPath).size <= MAX_METADATA_BYTES);
   assert.equal(LoopLock.readExisting(workspace).prompt, largest);
 
   const before = fs.readFileSync(guard.lockPath);
-  assert.throws(() => LoopLock.tryAcquire(workspace, `${largest}x`), RangeError);
-  assert.throws(() => LoopLock.acquireBlocking(workspace, `${largest}x`), RangeError);
+  const tooLarge = (error) =>
+    error instanceof RangeError &&
+    error.message.includes(guard.lockPath) &&
+    error.message.includes(`${MAX_METADATA_BYTES + 1} bytes`);
+  assert.throws(() => LoopLock.tryAcquire(workspace, `${largest}x`), tooLarge);
+  assert.throws(() => LoopLock.acquireBlocking(workspace, `${largest}x`), tooLarge);
+  await assert.rejects(LoopLock.acquire(workspace, `${largest}x`), tooLarge);
   assert.deepEqual(fs.readFileSync(guard.lockPath), before, 'a refused prompt leaves the file alone');
   assert.equal(LoopLock.isLocked(workspace), false);
 });

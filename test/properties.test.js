@@ -141,7 +141,9 @@ test('any well-formed record text is read back field for field', (t) => {
 // refuses lone surrogates) whose record stays within MAX_METADATA_BYTES.
 function expectedOutcome(prompt) {
   if (!prompt.isWellFormed()) return TypeError;
-  if (Buffer.byteLength(JSON.stringify(prompt)) > MAX_METADATA_BYTES - 128) return RangeError;
+  // The record: 44 bytes of frame, the pid's digits, a 24-byte time and the prompt's JSON.
+  const record = 44 + String(process.pid).length + 24 + Buffer.byteLength(JSON.stringify(prompt));
+  if (record > MAX_METADATA_BYTES) return RangeError;
   return null;
 }
 
@@ -202,7 +204,7 @@ test('any prompt round-trips through tryAcquire and readExisting, or is refused 
 
 test('prompts around the size limit (up to about 1 MiB) round-trip or fail with RangeError, file untouched', (t) => {
   const dir = makeWorkspace(t);
-  const budget = MAX_METADATA_BYTES - 128;
+  const budget = MAX_METADATA_BYTES - 44 - String(process.pid).length - 24;
   // A short pattern repeated to land within a few copies of the limit, on
   // either side: JSON escaping makes the encoded size differ per pattern.
   const nearLimit = fc

@@ -12,29 +12,55 @@ const path = require('node:path');
 const { makeWorkspace: workspace } = require('./helpers');
 
 const WORKER = path.join(__dirname, 'fixtures', 'race-worker.js');
+// How long each process races at least, once all have started.
 const DURATION_MS = 3000;
 
-function run(role, dir, startAt) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [WORKER, role, dir, String(startAt), String(DURATION_MS)], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk) => (stdout += chunk));
-    child.stderr.on('data', (chunk) => (stderr += chunk));
+/**
+ * Starts a worker; `line(text)` resolves once it has printed that line,
+ * `result` with its report once it exits.
+ */
+function start(role, dir) {
+  const child = spawn(process.execPath, [WORKER, role, dir, String(DURATION_MS)], {
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  const waiters = [];
+  child.stdout.setEncoding('utf8').on('data', (chunk) => {
+    stdout += chunk;
+    for (const waiter of waiters) waiter();
+  });
+  child.stderr.on('data', (chunk) => (stderr += chunk));
+  const result = new Promise((resolve, reject) => {
     child.on('error', reject);
     child.on('close', (code, signal) => {
       if (code !== 0) return reject(new Error(`${role} exited with ${code ?? signal}: ${stderr}`));
-      resolve(JSON.parse(stdout));
+      resolve(JSON.parse(stdout.split('\n').filter((line) => line.startsWith('{'))[0]));
     });
   });
+  const line = (text) =>
+    new Promise((resolve, reject) => {
+      const check = () => stdout.split('\n').includes(text) && resolve();
+      waiters.push(check);
+      check();
+      result.then(() => reject(new Error(`${role} exited before printing ${text}`)), reject);
+    });
+  const send = (text) => child.stdin.write(`${text}\n`);
+  return { line, send, result };
 }
 
+/**
+ * Runs the roles together: each starts racing once all are loaded (however
+ * long that takes on a busy or emulated machine), and all stop once each
+ * has raced DURATION_MS and seen what proves the race happened.
+ */
 async function runAll(roles, dir) {
-  // Processes take a while to start; begin together so the phases overlap.
-  const startAt = Date.now() + 1500;
-  return Promise.all(roles.map((role) => run(role, dir, startAt)));
+  const workers = roles.map((role) => start(role, dir));
+  await Promise.all(workers.map((worker) => worker.line('ready')));
+  for (const worker of workers) worker.send('go');
+  await Promise.all(workers.map((worker) => worker.line('proved')));
+  for (const worker of workers) worker.send('stop');
+  return Promise.all(workers.map((worker) => worker.result));
 }
 
 function total(results, key) {

@@ -6,4 +6,9 @@ namespace loop_lock {
 
 Status KillChildrenOnExit() { return Status{ENOTSUP, "KillChildrenOnExit"}; }
 
+Status InheritableDescriptor(FileHandle file, int* descriptor) {
+  *descriptor = file;
+  return Status{};
+}
+
 }  // namespace loop_lock

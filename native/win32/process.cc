@@ -23,4 +23,8 @@ Status KillChildrenOnExit() {
   return status;
 }
 
+Status InheritableDescriptor(FileHandle, int*) {
+  return Status{TranslateError(ERROR_NOT_SUPPORTED), "InheritableDescriptor"};
+}
+
 }  // namespace loop_lock
