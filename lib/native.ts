@@ -26,6 +26,26 @@ export const enum WaitOutcome {
   Stale = 1,
 }
 
+/** What one attempt at the lock found (native/lock_file.h). */
+export const enum Found {
+  /** The handle holds the lock, its record written. */
+  Locked = 0,
+  /** Another holder has it. */
+  Held = 1,
+  /** The file at the path is no longer the one locked: reopen. */
+  Stale = 2,
+}
+
+/**
+ * What `attempt` returns: the handle with the record's stamp (ms) when
+ * locked; the open, unlocked handle with the file's text (null when it
+ * cannot be a record) when held; nothing more when stale (closed).
+ */
+export type AttemptResult =
+  | readonly [Found.Locked, Handle, number]
+  | readonly [Found.Held, Handle, string | null]
+  | readonly [Found.Stale];
+
 /** What a directory of a native watch is watched for (native/watcher.h). */
 export const enum WatchRole {
   /** Only its own removal or move. */
@@ -66,6 +86,14 @@ export interface Binding {
    * and refuses a file with other hard links (EMLINK), else O_RDONLY.
    */
   open(path: string, create: boolean): Handle;
+  /**
+   * One attempt at the lock in one call: opens `path` as `open(path, true)`
+   * does, takes flock(LOCK_EX|LOCK_NB) (trying again for up to 10 ms while
+   * only probes' shared locks refuse it), then claims it as `claim` does.
+   * When held, reads the file as `read` does. Fails with ENOENT when a
+   * directory of the path is missing, and with EMLINK as `claim` does.
+   */
+  attempt(path: string, pid: number, promptJson: string): AttemptResult;
   /** flock(LOCK_NB): true when taken, false when another holder conflicts. */
   tryLock(handle: Handle, shared: boolean): boolean;
   /**
@@ -95,6 +123,13 @@ export interface Binding {
    * whether someone holds the lock; false when there is no file.
    */
   probe(path: string): boolean;
+  /**
+   * Opens read-only and probes as `probe` does: false when nobody holds the
+   * lock or there is no file; else the handle, open on the file found held,
+   * and its text as `read` returns it (null where `read` would fail with
+   * EFBIG or EILSEQ), in one call.
+   */
+  inspect(path: string): false | readonly [Handle, string | null];
   /**
    * Whether process `pid` holds the lock on the handle's inode. Linux asks
    * the kernel (/proc/locks: the pid that took each flock() lock); where

@@ -28,6 +28,11 @@ namespace {
 // large file whole, and twice, since reads must agree.
 constexpr uint64_t kMaxReadBytes = 1 << 20;
 
+// How long attempt() tries again while only probes refuse the lock (see
+// LockFile::Attempt): longer than a probe holds its shared lock unless its
+// process is preempted in between, and then a time slice, a few ms.
+constexpr int64_t kProbePatienceMs = 10;
+
 Napi::Value ThrowStatus(Napi::Env env, const Status& status) {
   ThrowFailure(env, status);
   return env.Undefined();
@@ -48,6 +53,13 @@ Napi::Value Reply(Napi::Env env, const Status& status, MakeValue value) {
 Napi::Value RecordValue(Napi::Env env, const std::string& bytes, size_t max_bytes) {
   if (bytes.size() > max_bytes) return ThrowStatus(env, Status{-UV_EFBIG, "read"});
   if (!IsValidUtf8(bytes.data(), bytes.size())) return ThrowStatus(env, Status{-UV_EILSEQ, "read"});
+  return Napi::String::New(env, bytes.data(), bytes.size());
+}
+
+// The record's text for a caller that only names holders: null for bytes
+// that RecordValue refuses, which can be nobody's record.
+Napi::Value RecordOrNull(Napi::Env env, const std::string& bytes) {
+  if (bytes.size() > kMaxReadBytes || !IsValidUtf8(bytes.data(), bytes.size())) return env.Null();
   return Napi::String::New(env, bytes.data(), bytes.size());
 }
 
@@ -126,6 +138,47 @@ Napi::Value ClaimFile(const Napi::CallbackInfo& info) {
   });
 }
 
+// attempt(path, pid, promptJson): [found, handle, started | record], one
+// attempt at the lock in one call (see LockFile::Attempt): opens the path
+// (creating the file), locks, claims. Found::kLocked: the handle holds the
+// lock and its record was written at `started` (ms). Found::kHeld: the
+// handle is open, unlocked, and `record` is the file's text, or null when
+// it cannot be a record (see RecordOrNull). Found::kStale: [found], closed.
+Napi::Value AttemptLock(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string path;
+  uint64_t pid = 0;
+  std::string prompt_json;
+  if (!StringArg(info, 0, "path", &path) || !IntegerArg(info, 1, "pid", UINT32_MAX, &pid) ||
+      !StringArg(info, 2, "promptJson", &prompt_json)) {
+    return env.Undefined();
+  }
+  if (!IsUsablePath(path.data(), path.size())) return ThrowStatus(env, Status{-UV_EINVAL, "open"});
+  FileHandle handle;
+  FileId id;
+  Status status = OpenLockFile(path.c_str(), OpenMode::kCreate, &handle, &id);
+  if (!status.ok()) return ThrowStatus(env, status);
+  FileTable* files = FilesOf(info);
+  const uint32_t file_id = files->Add(handle, std::move(path), id);
+  LockFile* file = files->Find(file_id);
+  Found found = Found::kHeld;
+  int64_t started_ms = 0;
+  status = file->Attempt(static_cast<uint32_t>(pid), prompt_json, kProbePatienceMs, &found,
+                         &started_ms);
+  std::string record;
+  if (status.ok() && found == Found::kHeld) status = ReadRecord(handle, kMaxReadBytes, &record);
+  if (!status.ok() || found == Found::kStale) files->Close(file_id);
+  if (!status.ok()) return ThrowStatus(env, status);
+  Napi::Array result = Napi::Array::New(env, found == Found::kStale ? 1 : 3);
+  result.Set(0u, Napi::Number::New(env, static_cast<int>(found)));
+  if (found == Found::kStale) return result;
+  result.Set(1u, Napi::Number::New(env, file_id));
+  result.Set(2u, found == Found::kLocked
+                    ? Napi::Number::New(env, static_cast<double>(started_ms))
+                    : RecordOrNull(env, record));
+  return result;
+}
+
 // read(handle, maxBytes): string; fails with EFBIG when the file is larger
 // than maxBytes, EILSEQ when its bytes are not UTF-8 (see RecordValue).
 Napi::Value Read(const Napi::CallbackInfo& info) {
@@ -163,6 +216,34 @@ Napi::Value Probe(const Napi::CallbackInfo& info) {
   status = TryLock(file, true, &free);
   Release(file, free);
   return Reply(env, status, [&] { return Napi::Boolean::New(env, !free); });
+}
+
+// inspect(path): false when nobody holds the lock (or there is no lock
+// file), else [handle, record]: the handle open on the file found held, for
+// heldBy() and close(), and its text, or null when it cannot be a record
+// (see RecordOrNull). What status() needs of the file, in one call.
+Napi::Value Inspect(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string path;
+  if (!StringArg(info, 0, "path", &path)) return env.Undefined();
+  if (!IsUsablePath(path.data(), path.size())) return ThrowStatus(env, Status{-UV_EINVAL, "open"});
+  FileHandle handle;
+  FileId id;
+  Status status = OpenLockFile(path.c_str(), OpenMode::kReadOnly, &handle, &id);
+  if (status.error == -UV_ENOENT) return Napi::Boolean::New(env, false);
+  if (!status.ok()) return ThrowStatus(env, status);
+  bool free = false;
+  status = TryLock(handle, true, &free);
+  std::string record;
+  if (status.ok() && !free) status = ReadRecord(handle, kMaxReadBytes, &record);
+  if (!status.ok() || free) {
+    Release(handle, free);
+    return Reply(env, status, [&] { return Napi::Boolean::New(env, false); });
+  }
+  Napi::Array result = Napi::Array::New(env, 2);
+  result.Set(0u, Napi::Number::New(env, FilesOf(info)->Add(handle, std::move(path), id)));
+  result.Set(1u, RecordOrNull(env, record));
+  return result;
 }
 
 // heldBy(handle, pid): whether pid holds the lock on the handle's inode, as
@@ -269,9 +350,11 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
       nullptr);
   exports.Set("open", Napi::Function::New(env, Open, "open", files));
   exports.Set("tryLock", Napi::Function::New(env, TryLockFile, "tryLock", files));
+  exports.Set("attempt", Napi::Function::New(env, AttemptLock, "attempt", files));
   exports.Set("claim", Napi::Function::New(env, ClaimFile, "claim", files));
   exports.Set("read", Napi::Function::New(env, Read, "read", files));
   exports.Set("probe", Napi::Function::New(env, Probe, "probe", files));
+  exports.Set("inspect", Napi::Function::New(env, Inspect, "inspect", files));
   exports.Set("heldBy", Napi::Function::New(env, HeldBy, "heldBy", files));
   exports.Set("unlock", Napi::Function::New(env, UnlockFile, "unlock", files));
   exports.Set("identity", Napi::Function::New(env, CheckFileIdentity, "identity", files));

@@ -2,6 +2,7 @@
 
 #include <uv.h>
 
+#include <chrono>
 #include <utility>
 
 #include "lock_owner.h"
@@ -27,6 +28,32 @@ Status LockFile::Claim(uint32_t pid, const std::string& prompt_json, bool* claim
   const std::string record = EncodeRecord(pid, *started_ms, prompt_json);
   status = WriteRecord(handle_, record.data(), record.size(), size);
   if (status.ok()) marked_ = MarkHolder(handle_, pid);
+  return status;
+}
+
+Status LockFile::Attempt(uint32_t pid, const std::string& prompt_json, int64_t patience_ms,
+                         Found* found, int64_t* started_ms) {
+  bool locked = false;
+  Status status = TryLock(handle_, false, &locked);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(patience_ms);
+  while (status.ok() && !locked && patience_ms > 0) {
+    // A shared lock converts to exclusive, and a failed conversion leaves
+    // no lock: so this loop ends holding nothing unless it holds the lock.
+    bool unheld = false;
+    status = TryLock(handle_, true, &unheld);
+    if (!status.ok() || !unheld) break;
+    status = TryLock(handle_, false, &locked);
+    if (std::chrono::steady_clock::now() > deadline) break;
+  }
+  if (!status.ok()) return status;
+  if (!locked) {
+    *found = Found::kHeld;
+    return status;
+  }
+  MarkLocked();
+  bool claimed = false;
+  status = Claim(pid, prompt_json, &claimed, started_ms);
+  *found = claimed ? Found::kLocked : Found::kStale;
   return status;
 }
 
