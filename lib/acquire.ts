@@ -4,7 +4,7 @@ import { checkFilesystem, filesystemCleared } from './filesystem.js';
 import { heldByThisThread, Holding, type LockGuard } from './guard.js';
 import { openForLock } from './lock-file.js';
 import { encodePrompt } from './metadata.js';
-import { type AttemptResult, type Binding, Found, type Handle, native, WaitOutcome } from './native.js';
+import { type AttemptResult, type Binding, type Handle, native, WaitOutcome } from './native.js';
 import type { Resolved } from './options.js';
 import { holderNamedBy } from './status.js';
 
@@ -52,27 +52,24 @@ export function acquireNow({ lockPath, policy }: Resolved, prompt: unknown): Loc
   const binding = native();
   if (!filesystemCleared(lockPath, policy)) checkFilesystemOfLock(binding, lockPath, policy);
   for (let reopens = 0; reopens <= MAX_REOPENS; reopens++) {
-    const attempt = attemptOrCreate(binding, lockPath, promptJson);
-    if (attempt[0] === Found.Locked) {
-      return Holding.held(attempt[1], lockPath, process.pid, prompt as string, attempt[2]);
-    }
-    if (attempt[0] === Found.Held) {
-      throw new AlreadyLockedError(lockPath, holderNamedBy(binding, attempt[1], attempt[2], lockPath));
-    }
+    const started = Date.now();
+    const attempt = attemptOrCreate(binding, lockPath, promptJson, started);
+    if (typeof attempt === 'number') return Holding.held(attempt, lockPath, process.pid, prompt as string, started);
+    if (attempt !== null) throw new AlreadyLockedError(lockPath, holderNamedBy(binding, attempt[0], attempt[1], lockPath));
   }
   throw replacedTooOften(lockPath);
 }
 
 /** `binding.attempt`, creating the lock file's directories when they are missing. */
-function attemptOrCreate(binding: Binding, lockPath: string, promptJson: string): AttemptResult {
+function attemptOrCreate(binding: Binding, lockPath: string, promptJson: string, started: number): AttemptResult {
   try {
-    return binding.attempt(lockPath, process.pid, promptJson);
+    return binding.attempt(lockPath, process.pid, promptJson, started);
   } catch (error) {
     if (!isErrno(error, 'ENOENT')) throw toLockError(error, lockPath);
   }
   try {
     binding.close(openForLock(binding, lockPath));
-    return binding.attempt(lockPath, process.pid, promptJson);
+    return binding.attempt(lockPath, process.pid, promptJson, started);
   } catch (error) {
     throw toLockError(error, lockPath);
   }

@@ -26,25 +26,13 @@ export const enum WaitOutcome {
   Stale = 1,
 }
 
-/** What one attempt at the lock found (native/lock_file.h). */
-export const enum Found {
-  /** The handle holds the lock, its record written. */
-  Locked = 0,
-  /** Another holder has it. */
-  Held = 1,
-  /** The file at the path is no longer the one locked: reopen. */
-  Stale = 2,
-}
-
 /**
- * What `attempt` returns: the handle with the record's stamp (ms) when
- * locked; the open, unlocked handle with the file's text (null when it
- * cannot be a record) when held; nothing more when stale (closed).
+ * What `attempt` found: the handle, holding the lock with its record
+ * written; or, when another holder has it, the handle (open, unlocked) and
+ * the file's text (null when it cannot be a record); or null when the file
+ * at the path is no longer the one locked (stale: closed, to reopen).
  */
-export type AttemptResult =
-  | readonly [Found.Locked, Handle, number]
-  | readonly [Found.Held, Handle, string | null]
-  | readonly [Found.Stale];
+export type AttemptResult = Handle | readonly [Handle, string | null] | null;
 
 /** What a directory of a native watch is watched for (native/watcher.h). */
 export const enum WatchRole {
@@ -89,11 +77,12 @@ export interface Binding {
   /**
    * One attempt at the lock in one call: opens `path` as `open(path, true)`
    * does, takes flock(LOCK_EX|LOCK_NB) (trying again for up to 10 ms while
-   * only probes' shared locks refuse it), then claims it as `claim` does.
-   * When held, reads the file as `read` does. Fails with ENOENT when a
-   * directory of the path is missing, and with EMLINK as `claim` does.
+   * only probes' shared locks refuse it), then claims it as `claim` does,
+   * with the record stamped `started` (ms since the epoch). When held, reads
+   * the file as `read` does. Fails with ENOENT when a directory of the path
+   * is missing, and with EMLINK as `claim` does.
    */
-  attempt(path: string, pid: number, promptJson: string): AttemptResult;
+  attempt(path: string, pid: number, promptJson: string, started: number): AttemptResult;
   /** flock(LOCK_NB): true when taken, false when another holder conflicts. */
   tryLock(handle: Handle, shared: boolean): boolean;
   /**

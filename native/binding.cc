@@ -33,6 +33,10 @@ constexpr uint64_t kMaxReadBytes = 1 << 20;
 // process is preempted in between, and then a time slice, a few ms.
 constexpr int64_t kProbePatienceMs = 10;
 
+// The largest integer a JavaScript number holds exactly: Date.now() stays
+// below it for 285,000 years.
+constexpr uint64_t kMaxSafeInteger = (1ULL << 53) - 1;
+
 Napi::Value ThrowStatus(Napi::Env env, const Status& status) {
   ThrowFailure(env, status);
   return env.Undefined();
@@ -138,19 +142,22 @@ Napi::Value ClaimFile(const Napi::CallbackInfo& info) {
   });
 }
 
-// attempt(path, pid, promptJson): [found, handle, started | record], one
-// attempt at the lock in one call (see LockFile::Attempt): opens the path
-// (creating the file), locks, claims. Found::kLocked: the handle holds the
-// lock and its record was written at `started` (ms). Found::kHeld: the
-// handle is open, unlocked, and `record` is the file's text, or null when
-// it cannot be a record (see RecordOrNull). Found::kStale: [found], closed.
+// attempt(path, pid, promptJson, started): one attempt at the lock in one
+// call (see LockFile::Attempt): opens the path (creating the file), locks,
+// claims with the record stamped `started` (ms since the epoch). Returns
+// the handle when it holds the lock; when another holder has it, [handle,
+// record]: the handle open and unlocked, and the file's text, or null when
+// it cannot be a record (see RecordOrNull); null when the file at the path
+// is no longer the one locked (stale: closed, to reopen).
 Napi::Value AttemptLock(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::string path;
   uint64_t pid = 0;
   std::string prompt_json;
+  uint64_t started_ms = 0;
   if (!StringArg(info, 0, "path", &path) || !IntegerArg(info, 1, "pid", UINT32_MAX, &pid) ||
-      !StringArg(info, 2, "promptJson", &prompt_json)) {
+      !StringArg(info, 2, "promptJson", &prompt_json) ||
+      !IntegerArg(info, 3, "started", kMaxSafeInteger, &started_ms)) {
     return env.Undefined();
   }
   if (!IsUsablePath(path.data(), path.size())) return ThrowStatus(env, Status{-UV_EINVAL, "open"});
@@ -160,23 +167,20 @@ Napi::Value AttemptLock(const Napi::CallbackInfo& info) {
   if (!status.ok()) return ThrowStatus(env, status);
   FileTable* files = FilesOf(info);
   const uint32_t file_id = files->Add(handle, std::move(path), id);
-  LockFile* file = files->Find(file_id);
   Found found = Found::kHeld;
-  int64_t started_ms = 0;
-  status = file->Attempt(static_cast<uint32_t>(pid), prompt_json, kProbePatienceMs, &found,
-                         &started_ms);
+  status = files->Find(file_id)->Attempt(static_cast<uint32_t>(pid), prompt_json,
+                                          static_cast<int64_t>(started_ms), kProbePatienceMs,
+                                          &found);
   std::string record;
   if (status.ok() && found == Found::kHeld) status = ReadRecord(handle, kMaxReadBytes, &record);
   if (!status.ok() || found == Found::kStale) files->Close(file_id);
   if (!status.ok()) return ThrowStatus(env, status);
-  Napi::Array result = Napi::Array::New(env, found == Found::kStale ? 1 : 3);
-  result.Set(0u, Napi::Number::New(env, static_cast<int>(found)));
-  if (found == Found::kStale) return result;
-  result.Set(1u, Napi::Number::New(env, file_id));
-  result.Set(2u, found == Found::kLocked
-                    ? Napi::Number::New(env, static_cast<double>(started_ms))
-                    : RecordOrNull(env, record));
-  return result;
+  if (found == Found::kStale) return env.Null();
+  if (found == Found::kLocked) return Napi::Number::New(env, file_id);
+  Napi::Array held = Napi::Array::New(env, 2);
+  held.Set(0u, Napi::Number::New(env, file_id));
+  held.Set(1u, RecordOrNull(env, record));
+  return held;
 }
 
 // read(handle, maxBytes): string; fails with EFBIG when the file is larger

@@ -16,6 +16,12 @@ Status LockFile::Identify(Identity* identity, long long* size) const {
 
 Status LockFile::Claim(uint32_t pid, const std::string& prompt_json, bool* claimed,
                        int64_t* started_ms) {
+  *started_ms = NowMs();
+  return ClaimAt(pid, prompt_json, *started_ms, claimed);
+}
+
+Status LockFile::ClaimAt(uint32_t pid, const std::string& prompt_json, int64_t started_ms,
+                         bool* claimed) {
   Identity identity = Identity::kSame;
   long long size = -1;
   Status status = Identify(&identity, &size);
@@ -24,15 +30,14 @@ Status LockFile::Claim(uint32_t pid, const std::string& prompt_json, bool* claim
   // other name's file, and reopening would only be refused.
   if (status.ok() && identity == Identity::kLinked) return Status{-UV_EMLINK, "lstat"};
   if (!*claimed) return status;
-  *started_ms = NowMs();
-  const std::string record = EncodeRecord(pid, *started_ms, prompt_json);
+  const std::string record = EncodeRecord(pid, started_ms, prompt_json);
   status = WriteRecord(handle_, record.data(), record.size(), size);
   if (status.ok()) marked_ = MarkHolder(handle_, pid);
   return status;
 }
 
-Status LockFile::Attempt(uint32_t pid, const std::string& prompt_json, int64_t patience_ms,
-                         Found* found, int64_t* started_ms) {
+Status LockFile::Attempt(uint32_t pid, const std::string& prompt_json, int64_t started_ms,
+                         int64_t patience_ms, Found* found) {
   bool locked = false;
   Status status = TryLock(handle_, false, &locked);
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(patience_ms);
@@ -52,7 +57,7 @@ Status LockFile::Attempt(uint32_t pid, const std::string& prompt_json, int64_t p
   }
   MarkLocked();
   bool claimed = false;
-  status = Claim(pid, prompt_json, &claimed, started_ms);
+  status = ClaimAt(pid, prompt_json, started_ms, &claimed);
   *found = claimed ? Found::kLocked : Found::kStale;
   return status;
 }

@@ -53,16 +53,19 @@ class LockFile {
   // gained another hard link fails with EMLINK, nothing written.
   Status Claim(uint32_t pid, const std::string& prompt_json, bool* claimed,
                int64_t* started_ms);
+  // The same, stamped started_ms (ms since the epoch).
+  Status ClaimAt(uint32_t pid, const std::string& prompt_json, int64_t started_ms,
+                 bool* claimed);
 
   // One attempt at the lock, the step every way of acquiring takes:
-  // flock(LOCK_EX|LOCK_NB), then Claim. While only probes (isLocked,
+  // flock(LOCK_EX|LOCK_NB), then ClaimAt(started_ms). While only probes (isLocked,
   // status: shared locks held for a microsecond or two, or for a time
   // slice when their process is preempted) refuse it, tries again for up
   // to patience_ms: a shared lock that can be taken proves there is no
   // holder. A lock that turns out to guard a stale file is kept (closing
   // releases it): the caller reopens.
-  Status Attempt(uint32_t pid, const std::string& prompt_json, int64_t patience_ms,
-                 Found* found, int64_t* started_ms);
+  Status Attempt(uint32_t pid, const std::string& prompt_json, int64_t started_ms,
+                 int64_t patience_ms, Found* found);
 
   // Unlocks (if locked, first removing the holder's mark) and closes;
   // later calls do nothing.
