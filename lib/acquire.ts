@@ -4,9 +4,9 @@ import { checkFilesystem, filesystemCleared } from './filesystem.js';
 import { heldByThisThread, Holding, type LockGuard } from './guard.js';
 import { openForLock } from './lock-file.js';
 import { encodePrompt } from './metadata.js';
-import { type AttemptResult, type Binding, type Handle, native, WaitOutcome } from './native.js';
+import { type Binding, type Handle, native, WaitOutcome } from './native.js';
 import type { Resolved } from './options.js';
-import { holderNamedBy } from './status.js';
+import { holderThrough } from './status.js';
 
 // How often the lock file may turn out to be replaced between open() and
 // flock() before acquiring gives up: a file that is swapped this often is
@@ -44,8 +44,9 @@ export function replacedTooOften(lockPath: string): LockError {
 }
 
 /**
- * `tryAcquire()`: one native attempt per try (open, lock, claim; the
- * holder's record when refused), reopening while the file turns out stale.
+ * `tryAcquire()`: one native attempt per try (open, lock, claim), reopening
+ * while the file turns out stale; when refused, who holds it, read through
+ * the attempt's descriptor.
  */
 export function acquireNow({ lockPath, policy }: Resolved, prompt: unknown): LockGuard {
   const promptJson = encodePrompt(prompt);
@@ -53,15 +54,15 @@ export function acquireNow({ lockPath, policy }: Resolved, prompt: unknown): Loc
   if (!filesystemCleared(lockPath, policy)) checkFilesystemOfLock(binding, lockPath, policy);
   for (let reopens = 0; reopens <= MAX_REOPENS; reopens++) {
     const started = Date.now();
-    const attempt = attemptOrCreate(binding, lockPath, promptJson, started);
-    if (typeof attempt === 'number') return Holding.held(attempt, lockPath, process.pid, prompt as string, started);
-    if (attempt !== null) throw new AlreadyLockedError(lockPath, holderNamedBy(binding, attempt[0], attempt[1], lockPath));
+    const found = attemptOrCreate(binding, lockPath, promptJson, started);
+    if (found > 0) return Holding.held(found as Handle, lockPath, process.pid, prompt as string, started);
+    if (found < 0) throw new AlreadyLockedError(lockPath, holderThrough(binding, -found as Handle, lockPath));
   }
   throw replacedTooOften(lockPath);
 }
 
 /** `binding.attempt`, creating the lock file's directories when they are missing. */
-function attemptOrCreate(binding: Binding, lockPath: string, promptJson: string, started: number): AttemptResult {
+function attemptOrCreate(binding: Binding, lockPath: string, promptJson: string, started: number): number {
   try {
     return binding.attempt(lockPath, process.pid, promptJson, started);
   } catch (error) {

@@ -26,14 +26,6 @@ export const enum WaitOutcome {
   Stale = 1,
 }
 
-/**
- * What `attempt` found: the handle, holding the lock with its record
- * written; or, when another holder has it, the handle (open, unlocked) and
- * the file's text (null when it cannot be a record); or null when the file
- * at the path is no longer the one locked (stale: closed, to reopen).
- */
-export type AttemptResult = Handle | readonly [Handle, string | null] | null;
-
 /** What a directory of a native watch is watched for (native/watcher.h). */
 export const enum WatchRole {
   /** Only its own removal or move. */
@@ -78,11 +70,13 @@ export interface Binding {
    * One attempt at the lock in one call: opens `path` as `open(path, true)`
    * does, takes flock(LOCK_EX|LOCK_NB) (trying again for up to 10 ms while
    * only probes' shared locks refuse it), then claims it as `claim` does,
-   * with the record stamped `started` (ms since the epoch). When held, reads
-   * the file as `read` does. Fails with ENOENT when a directory of the path
-   * is missing, and with EMLINK as `claim` does.
+   * with the record stamped `started` (ms since the epoch). Returns the
+   * handle, holding the lock; the handle negated, open and unlocked, when
+   * another holder has it; 0, closed, when the file at the path is no
+   * longer the one locked (stale: reopen). Fails with ENOENT when a
+   * directory of the path is missing, and with EMLINK as `claim` does.
    */
-  attempt(path: string, pid: number, promptJson: string, started: number): AttemptResult;
+  attempt(path: string, pid: number, promptJson: string, started: number): number;
   /** flock(LOCK_NB): true when taken, false when another holder conflicts. */
   tryLock(handle: Handle, shared: boolean): boolean;
   /**
@@ -113,12 +107,11 @@ export interface Binding {
    */
   probe(path: string): boolean;
   /**
-   * Opens read-only and probes as `probe` does: false when nobody holds the
-   * lock or there is no file; else the handle, open on the file found held,
-   * and its text as `read` returns it (null where `read` would fail with
-   * EFBIG or EILSEQ), in one call.
+   * Opens read-only and probes as `probe` does, keeping the descriptor when
+   * the lock is held: that handle, or 0 when nobody holds the lock or there
+   * is no file.
    */
-  inspect(path: string): false | readonly [Handle, string | null];
+  inspect(path: string): Handle | 0;
   /**
    * Whether process `pid` holds the lock on the handle's inode. Linux asks
    * the kernel (/proc/locks: the pid that took each flock() lock); where

@@ -1,7 +1,7 @@
-import { LockParseError, toLockError } from './errors.js';
+import { toLockError } from './errors.js';
 import { checkFilesystem, filesystemCleared } from './filesystem.js';
 import { currentHolder, openExisting, readRecord, readRecordOrNull } from './lock-file.js';
-import { type LockMetadata, parseRecord } from './metadata.js';
+import type { LockMetadata } from './metadata.js';
 import { type Binding, type Handle, native } from './native.js';
 import type { NetworkFilesystemPolicy, Resolved } from './options.js';
 
@@ -35,53 +35,33 @@ export function statusThrough(binding: Binding, handle: Handle, lockPath: string
 }
 
 /**
- * `status()`: probes as `isLocked` does and, when held, reads the record
- * through the same descriptor, in one call (`binding.inspect`); the record
- * names the holder by the rule of `currentHolder`.
+ * `status()`: probes as `isLocked` does, keeping the descriptor when the
+ * lock is held (`binding.inspect`), so that the record is read, and its pid
+ * checked, on the inode found held.
  */
 export function statusOf({ lockPath, policy }: Resolved): LockStatus {
   const binding = native();
   if (!filesystemCleared(lockPath, policy) && !checkExistingFilesystem(binding, lockPath, policy)) {
     return { locked: false, holder: null };
   }
-  let held: ReturnType<Binding['inspect']>;
+  let handle: Handle | 0;
   try {
-    held = binding.inspect(lockPath);
+    handle = binding.inspect(lockPath);
   } catch (error) {
     throw toLockError(error, lockPath);
   }
-  if (held === false) return { locked: false, holder: null };
-  return { locked: true, holder: holderNamedBy(binding, held[0], held[1], lockPath) };
+  if (handle === 0) return { locked: false, holder: null };
+  return { locked: true, holder: holderThrough(binding, handle, lockPath) };
 }
 
-/**
- * The holder that `record`, the text read through `handle` on finding the
- * lock held, names, if its pid holds the lock (the rule of `currentHolder`,
- * for a record read in the same call that found the lock held); closes the
- * handle.
- */
-export function holderNamedBy(
-  binding: Binding,
-  handle: Handle,
-  record: string | null,
-  lockPath: string,
-): LockMetadata | null {
+/** `currentHolder` through a handle found held, which it then closes. */
+export function holderThrough(binding: Binding, handle: Handle, lockPath: string): LockMetadata | null {
   try {
-    const holder = record === null ? null : parseRecordOrNull(record, lockPath);
-    return holder !== null && binding.heldBy(handle, holder.pid) ? holder : null;
+    return currentHolder(binding, handle, lockPath);
   } catch (error) {
     throw toLockError(error, lockPath);
   } finally {
     binding.close(handle);
-  }
-}
-
-function parseRecordOrNull(text: string, lockPath: string): LockMetadata | null {
-  try {
-    return parseRecord(text, lockPath);
-  } catch (error) {
-    if (error instanceof LockParseError) return null;
-    throw error;
   }
 }
 

@@ -60,13 +60,6 @@ Napi::Value RecordValue(Napi::Env env, const std::string& bytes, size_t max_byte
   return Napi::String::New(env, bytes.data(), bytes.size());
 }
 
-// The record's text for a caller that only names holders: null for bytes
-// that RecordValue refuses, which can be nobody's record.
-Napi::Value RecordOrNull(Napi::Env env, const std::string& bytes) {
-  if (bytes.size() > kMaxReadBytes || !IsValidUtf8(bytes.data(), bytes.size())) return env.Null();
-  return Napi::String::New(env, bytes.data(), bytes.size());
-}
-
 // lib/paths.ts validates paths; this keeps a NUL from silently cutting the
 // C string short if one ever got through.
 bool IsUsablePath(const char* path, size_t length) {
@@ -145,10 +138,11 @@ Napi::Value ClaimFile(const Napi::CallbackInfo& info) {
 // attempt(path, pid, promptJson, started): one attempt at the lock in one
 // call (see LockFile::Attempt): opens the path (creating the file), locks,
 // claims with the record stamped `started` (ms since the epoch). Returns
-// the handle when it holds the lock; when another holder has it, [handle,
-// record]: the handle open and unlocked, and the file's text, or null when
-// it cannot be a record (see RecordOrNull); null when the file at the path
-// is no longer the one locked (stale: closed, to reopen).
+// the handle when it holds the lock; the handle negated when another
+// holder has it (open, unlocked, for reading who); 0 when the file at the
+// path is no longer the one locked (stale: closed, to reopen). A number,
+// not an array: building a two-element array through N-API costs more
+// than three more calls into the addon.
 Napi::Value AttemptLock(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::string path;
@@ -171,16 +165,15 @@ Napi::Value AttemptLock(const Napi::CallbackInfo& info) {
   status = files->Find(file_id)->Attempt(static_cast<uint32_t>(pid), prompt_json,
                                           static_cast<int64_t>(started_ms), kProbePatienceMs,
                                           &found);
-  std::string record;
-  if (status.ok() && found == Found::kHeld) status = ReadRecord(handle, kMaxReadBytes, &record);
   if (!status.ok() || found == Found::kStale) files->Close(file_id);
   if (!status.ok()) return ThrowStatus(env, status);
-  if (found == Found::kStale) return env.Null();
-  if (found == Found::kLocked) return Napi::Number::New(env, file_id);
-  Napi::Array held = Napi::Array::New(env, 2);
-  held.Set(0u, Napi::Number::New(env, file_id));
-  held.Set(1u, RecordOrNull(env, record));
-  return held;
+  const double handle_id = static_cast<double>(file_id);
+  switch (found) {
+    case Found::kLocked: return Napi::Number::New(env, handle_id);
+    case Found::kHeld: return Napi::Number::New(env, -handle_id);
+    case Found::kStale: break;
+  }
+  return Napi::Number::New(env, 0);
 }
 
 // read(handle, maxBytes): string; fails with EFBIG when the file is larger
@@ -222,10 +215,10 @@ Napi::Value Probe(const Napi::CallbackInfo& info) {
   return Reply(env, status, [&] { return Napi::Boolean::New(env, !free); });
 }
 
-// inspect(path): false when nobody holds the lock (or there is no lock
-// file), else [handle, record]: the handle open on the file found held, for
-// heldBy() and close(), and its text, or null when it cannot be a record
-// (see RecordOrNull). What status() needs of the file, in one call.
+// inspect(path): the probe of status(), keeping the descriptor when the
+// lock is held: the handle, open on the file found held, for reading its
+// record and who holds it; 0 when nobody holds the lock or there is no
+// lock file.
 Napi::Value Inspect(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::string path;
@@ -234,20 +227,15 @@ Napi::Value Inspect(const Napi::CallbackInfo& info) {
   FileHandle handle;
   FileId id;
   Status status = OpenLockFile(path.c_str(), OpenMode::kReadOnly, &handle, &id);
-  if (status.error == -UV_ENOENT) return Napi::Boolean::New(env, false);
+  if (status.error == -UV_ENOENT) return Napi::Number::New(env, 0);
   if (!status.ok()) return ThrowStatus(env, status);
   bool free = false;
   status = TryLock(handle, true, &free);
-  std::string record;
-  if (status.ok() && !free) status = ReadRecord(handle, kMaxReadBytes, &record);
   if (!status.ok() || free) {
     Release(handle, free);
-    return Reply(env, status, [&] { return Napi::Boolean::New(env, false); });
+    return Reply(env, status, [&] { return Napi::Number::New(env, 0); });
   }
-  Napi::Array result = Napi::Array::New(env, 2);
-  result.Set(0u, Napi::Number::New(env, FilesOf(info)->Add(handle, std::move(path), id)));
-  result.Set(1u, RecordOrNull(env, record));
-  return result;
+  return Napi::Number::New(env, FilesOf(info)->Add(handle, std::move(path), id));
 }
 
 // heldBy(handle, pid): whether pid holds the lock on the handle's inode, as
