@@ -19,8 +19,8 @@
 
 namespace loop_lock {
 
-// What one attempt at the lock found (LockFile::Attempt); lib/native.ts
-// numbers it alike.
+// What one attempt at the lock found (LockFile::Attempt); the binding's
+// attempt() tells JavaScript by the sign of the handle it returns.
 enum class Found {
   kLocked,  // locked through this file, record written and marked
   kHeld,    // another holder has it
@@ -58,12 +58,13 @@ class LockFile {
                  bool* claimed);
 
   // One attempt at the lock, the step every way of acquiring takes:
-  // flock(LOCK_EX|LOCK_NB), then ClaimAt(started_ms). While only probes (isLocked,
-  // status: shared locks held for a microsecond or two, or for a time
-  // slice when their process is preempted) refuse it, tries again for up
-  // to patience_ms: a shared lock that can be taken proves there is no
-  // holder. A lock that turns out to guard a stale file is kept (closing
-  // releases it): the caller reopens.
+  // flock(LOCK_EX|LOCK_NB), then ClaimAt(started_ms). While only probes
+  // (isLocked, status: shared locks held for a microsecond or two, or for
+  // a time slice when their process is preempted) refuse it, tries again
+  // for up to patience_ms: a shared lock that can be taken proves there is
+  // no holder. A wait passes 0: its next wake-up is its retry. A lock that
+  // turns out to guard a stale file is kept (closing releases it): the
+  // caller reopens. Fails as ClaimAt does, the lock kept until Close.
   Status Attempt(uint32_t pid, const std::string& prompt_json, int64_t started_ms,
                  int64_t patience_ms, Found* found);
 
