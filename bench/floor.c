@@ -169,14 +169,19 @@ int main(void) {
         // its record written, as acquire() does: check that the path still
         // names the locked inode (lstat), then write the record with a NUL
         // first byte and the real one last (see WriteRecord in
-        // native/lock_core.h). The record is the same length as the
-        // holder's, so no ftruncate, as in loop-lock.
+        // native/lock_core.h), then mark it as the holder's with an OFD
+        // lock on one byte past 2^40 (see MarkHolder in
+        // native/posix/lock_owner.cc). The record is the same length as
+        // the holder's, so no ftruncate, as in loop-lock.
         if (lstat(path, &current) < 0) die("lstat", path);
         if (current.st_ino != opened.st_ino || current.st_dev != opened.st_dev) die("identity", path);
         static const char writing = '\0';
         struct iovec parts[2] = {{(void *)&writing, 1}, {record + 1, record_len - 1}};
         if (pwritev(held_fd, parts, 2, 0) != (ssize_t)record_len) die("pwritev", path);
         if (pwrite(held_fd, record, 1, 0) != 1) die("pwrite", path);
+        struct flock mark = {.l_type = F_WRLCK, .l_whence = SEEK_SET,
+                             .l_start = (off_t)((1ULL << 40) + (unsigned)getpid()), .l_len = 1};
+        if (fcntl(held_fd, F_OFD_SETLK, &mark) < 0) die("fcntl(F_OFD_SETLK)", path);
       }
       uint64_t acquired = now_ns();
       printf("acquired %llu\n", (unsigned long long)acquired);

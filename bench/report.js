@@ -29,7 +29,7 @@ const FLOOR_WORK = {
   statusHeld: 'open(O_RDONLY|O_CLOEXEC), flock(LOCK_SH|LOCK_NB) fails, pread, close',
   handoff: 'waiter blocked in flock(LOCK_EX), no record written; holder calls flock(LOCK_UN), close',
   handoffClaim:
-    'waiter blocked in flock(LOCK_EX), then what acquire() does before resolving: lstat (is the path still the locked inode?), pwritev (record, NUL first byte), pwrite (first byte)',
+    'waiter blocked in flock(LOCK_EX), then what acquire() does before resolving: lstat (is the path still the locked inode?), pwritev (record, NUL first byte), pwrite (first byte), fcntl(F_OFD_SETLK) (the holder mark)',
 };
 
 /** What each figure of the watch row times. */
@@ -221,7 +221,18 @@ function buildVerdicts(rows, memory) {
       ? verdict(target, `<= ${limit}x`, e.ratio, e.ratio <= limit, 'x')
       : verdict(target, `<= ${limit}x`, null, null, 'x', e?.reason ?? 'loop-lock not run');
   };
-  const verdicts = [ratioTarget('uncontended tryAcquire + write + release vs C floor', 'uncontended', 1.5)];
+  // DESIGN.md: a row's median below fs-ext's in the same run.
+  const belowFsExt = (target, row) => {
+    const ours = find(row, 'loop-lock');
+    const peer = find(row, 'fs-ext');
+    return ours?.available && peer?.available
+      ? verdict(target, '< 1x', ours.medianUs / peer.medianUs, ours.medianUs < peer.medianUs, 'x')
+      : verdict(target, '< 1x', null, null, 'x', 'loop-lock or fs-ext not run');
+  };
+  const verdicts = [
+    ratioTarget('uncontended tryAcquire + write + release vs C floor', 'uncontended', 1.4),
+    belowFsExt('uncontended vs fs-ext', 'uncontended'),
+  ];
   const subject = find('uncontended', 'loop-lock');
   const reference = find('uncontended', 'C reference order');
   verdicts.push(
@@ -235,10 +246,26 @@ function buildVerdicts(rows, memory) {
         )
       : verdict('uncontended: faster than the reference order', '>= 10x', null, null, 'x', 'not measured'),
   );
-  verdicts.push(ratioTarget('contended tryAcquire (returns the holder) vs C floor', 'contended', 2));
-  verdicts.push(ratioTarget('isLocked, lock free, vs C floor', 'isLockedFree', 1.5));
-  verdicts.push(ratioTarget('isLocked, lock held, vs C floor', 'isLockedHeld', 1.5));
-  verdicts.push(ratioTarget('handoff median vs C waiter blocked in flock()', 'handoff', 1.3));
+  verdicts.push(ratioTarget('contended tryAcquire (returns the holder) vs C floor', 'contended', 2.5));
+  verdicts.push(belowFsExt('contended vs fs-ext', 'contended'));
+  verdicts.push(ratioTarget('isLocked, lock free, vs C floor', 'isLockedFree', 1.3));
+  verdicts.push(belowFsExt('isLocked, lock free, vs fs-ext', 'isLockedFree'));
+  verdicts.push(ratioTarget('isLocked, lock held, vs C floor', 'isLockedHeld', 1.3));
+  verdicts.push(belowFsExt('isLocked, lock held, vs fs-ext', 'isLockedHeld'));
+  verdicts.push(ratioTarget('status, held, vs C floor', 'statusHeld', 2));
+  const handoff = find('handoff', 'loop-lock');
+  const claiming = find('handoff', CLAIM_FLOOR);
+  verdicts.push(
+    handoff?.available && claiming?.available
+      ? verdict(
+          'handoff median vs the claiming C waiter',
+          '<= 1.5x',
+          handoff.medianUs / claiming.medianUs,
+          handoff.medianUs / claiming.medianUs <= 1.5,
+          'x',
+        )
+      : verdict('handoff median vs the claiming C waiter', '<= 1.5x', null, null, 'x', 'not measured'),
+  );
   const lone = rows.find((r) => r.id === 'unmarked').results.filter((e) => e.kind === 'subject');
   const loneStatus = lone.find((e) => e.contender.startsWith('status'));
   const loneTarget = 'a lone status(), holder with no mark vs a loop-lock holder';

@@ -1,21 +1,17 @@
 import { basename, dirname } from 'node:path';
-import { AlreadyLockedError, LockError, toLockError } from './errors.js';
-import { checkFilesystem } from './filesystem.js';
+import { AlreadyLockedError, isErrno, LockError, toLockError } from './errors.js';
+import { checkFilesystem, filesystemCleared } from './filesystem.js';
 import { heldByThisThread, Holding, type LockGuard } from './guard.js';
-import { currentHolder, openForLock } from './lock-file.js';
-import { encodePrompt, type LockMetadata } from './metadata.js';
+import { openForLock } from './lock-file.js';
+import { encodePrompt } from './metadata.js';
 import { type Binding, type Handle, native, WaitOutcome } from './native.js';
 import type { Resolved } from './options.js';
+import { holderThrough } from './status.js';
 
 // How often the lock file may turn out to be replaced between open() and
 // flock() before acquiring gives up: a file that is swapped this often is
 // being fought over, and looping forever would hide it.
 export const MAX_REOPENS = 64;
-
-// How long tryAcquire retries while only probes stand in its way. A probe
-// holds its shared lock for a microsecond or two, but a prober preempted in
-// that window holds it for the rest of its time slice, a few milliseconds.
-const PROBE_PATIENCE_MS = 10;
 
 /**
  * Finishes an acquisition once `handle` is locked: checks that the locked
@@ -47,72 +43,79 @@ export function replacedTooOften(lockPath: string): LockError {
   });
 }
 
-/** What a lock step found. */
-const enum Found {
-  /** The handle holds the lock. */
-  Locked,
-  /** Another holder has it. */
-  Held,
-  /** The path no longer names the handle's file (a wait saw it moved, removed or replaced): reopen. */
-  Moved,
-}
-
-/** Locks an open handle: how `tryAcquire` and `acquireBlocking` differ. */
-type LockStep = (binding: Binding, handle: Handle, lockPath: string) => Found;
-
-/** Opens, locks with `lock` and claims, reopening while the file turns out stale. */
-function acquireWith({ lockPath, policy }: Resolved, prompt: unknown, lock: LockStep): LockGuard {
+/**
+ * `tryAcquire()`: one native attempt per try (open, lock, claim), reopening
+ * while the file turns out stale; when refused, who holds it, read through
+ * the attempt's descriptor.
+ */
+export function acquireNow({ lockPath, policy }: Resolved, prompt: unknown): LockGuard {
   const promptJson = encodePrompt(prompt, lockPath);
   const binding = native();
-  // Only reopens right after locking count: a wait that saw its file move
-  // took a filesystem event to get there, and goes on waiting however often
-  // a peer replaces the file (as acquire() does).
-  for (let reopens = 0; reopens <= MAX_REOPENS; ) {
-    const handle = openForLock(binding, lockPath);
-    let holder: LockMetadata | null;
-    try {
-      checkFilesystem(binding, handle, lockPath, policy);
-      const found = lock(binding, handle, lockPath);
-      if (found === Found.Locked) {
-        const guard = claim(binding, handle, lockPath, prompt as string, promptJson);
-        if (guard !== null) return guard;
-        reopens++;
-        continue;
-      }
-      if (found === Found.Moved) {
-        binding.close(handle);
-        continue;
-      }
-      holder = currentHolder(binding, handle, lockPath);
-    } catch (error) {
-      binding.close(handle);
-      throw toLockError(error, lockPath);
-    }
-    // Thrown here rather than by the step: one throw, not a throw caught
-    // and rethrown, on the path a busy contender takes most.
-    binding.close(handle);
-    throw new AlreadyLockedError(lockPath, holder);
+  if (!filesystemCleared(lockPath, policy)) checkFilesystemOfLock(binding, lockPath, policy);
+  for (let reopens = 0; reopens <= MAX_REOPENS; reopens++) {
+    const started = Date.now();
+    const found = attemptOrCreate(binding, lockPath, promptJson, started);
+    if (found > 0) return Holding.held(found as Handle, lockPath, process.pid, prompt as string, started);
+    if (found < 0) throw new AlreadyLockedError(lockPath, holderThrough(binding, -found as Handle, lockPath));
   }
   throw replacedTooOften(lockPath);
 }
 
-const lockNow: LockStep = (binding, handle) => {
-  if (binding.tryLock(handle, false)) return Found.Locked;
-  // Refused by a holder, or only by probes (isLocked, status), which hold a
-  // shared lock for a microsecond or two. A shared lock we can take proves
-  // there is no holder: then drop it and try again (flock() would convert
-  // it, but not atomically, and Windows does not convert at all), until no
-  // shared lock is to be had.
-  const deadline = performance.now() + PROBE_PATIENCE_MS;
-  while (binding.tryLock(handle, true)) {
-    binding.unlock(handle);
-    if (binding.tryLock(handle, false)) return Found.Locked;
-    if (performance.now() > deadline) break;
+/** `binding.attempt`, creating the lock file's directories when they are missing. */
+function attemptOrCreate(binding: Binding, lockPath: string, promptJson: string, started: number): number {
+  try {
+    return binding.attempt(lockPath, process.pid, promptJson, started);
+  } catch (error) {
+    if (!isErrno(error, 'ENOENT')) throw toLockError(error, lockPath);
   }
-  return Found.Held;
-};
+  try {
+    binding.close(openForLock(binding, lockPath));
+    return binding.attempt(lockPath, process.pid, promptJson, started);
+  } catch (error) {
+    throw toLockError(error, lockPath);
+  }
+}
 
-const lockWaiting: LockStep = (binding, handle, lockPath) => {
+/** Applies the filesystem policy through a handle of its own, before the first attempt locks anything. */
+function checkFilesystemOfLock(binding: Binding, lockPath: string, policy: Resolved['policy']): void {
+  const handle = openForLock(binding, lockPath);
+  try {
+    checkFilesystem(binding, handle, lockPath, policy);
+  } finally {
+    binding.close(handle);
+  }
+}
+
+/** `acquireBlocking()`: opens, waits for the lock and claims, reopening while the file turns out stale. */
+export function acquireWaiting({ lockPath, policy }: Resolved, prompt: unknown): LockGuard {
+  const promptJson = encodePrompt(prompt, lockPath);
+  const binding = native();
+  // Only reopens right after locking count: a wait that saw its file go
+  // stale took a filesystem event to get there, and goes on waiting however
+  // often a peer replaces the file (as acquire() does).
+  for (let reopens = 0; reopens <= MAX_REOPENS; ) {
+    const handle = openForLock(binding, lockPath);
+    let outcome: WaitOutcome;
+    try {
+      checkFilesystem(binding, handle, lockPath, policy);
+      outcome = lockWaiting(binding, handle, lockPath);
+    } catch (error) {
+      binding.close(handle);
+      throw toLockError(error, lockPath);
+    }
+    if (outcome === WaitOutcome.Stale) {
+      binding.close(handle);
+      continue;
+    }
+    const guard = claim(binding, handle, lockPath, prompt as string, promptJson);
+    if (guard !== null) return guard;
+    reopens++;
+  }
+  throw replacedTooOften(lockPath);
+}
+
+/** Waits in this thread until `handle` is locked, or its file is stale. */
+function lockWaiting(binding: Binding, handle: Handle, lockPath: string): WaitOutcome {
   if (heldByThisThread(binding.fileKey(handle))) {
     throw new LockError(
       `EDEADLK: this thread already holds lock '${lockPath}'; acquireBlocking() would wait for itself forever`,
@@ -120,21 +123,10 @@ const lockWaiting: LockStep = (binding, handle, lockPath) => {
     );
   }
   const outcome = binding.lockBlocking(handle, dirname(lockPath), basename(lockPath), false);
-  if (outcome === WaitOutcome.Locked) return Found.Locked;
-  if (outcome === WaitOutcome.Stale) return Found.Moved;
+  if (outcome !== undefined) return outcome;
   // This thread is being torn down; nothing will see this.
   throw new LockError(`EINTR: the wait for lock '${lockPath}' ended with its thread`, {
     code: 'EINTR',
     path: lockPath,
   });
-};
-
-/** `tryAcquire()`: takes the lock if it is free, else throws `AlreadyLockedError`. */
-export function acquireNow(resolved: Resolved, prompt: unknown): LockGuard {
-  return acquireWith(resolved, prompt, lockNow);
-}
-
-/** `acquireBlocking()`: takes the lock, blocking the thread until it is free. */
-export function acquireWaiting(resolved: Resolved, prompt: unknown): LockGuard {
-  return acquireWith(resolved, prompt, lockWaiting);
 }

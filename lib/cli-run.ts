@@ -108,7 +108,9 @@ export class CommandRun {
     const handle = handleOf(this.#guard);
     if (handle === null) return;
     try {
-      native().claim(handle, pid, encodePrompt(this.#prompt, this.#guard.lockPath, pid));
+      // Unmarked: the descriptor is the command's tree's too, and outlives
+      // `run` and the command, which a mark naming either would outlive.
+      native().claim(handle, pid, encodePrompt(this.#prompt, this.#guard.lockPath, pid), false);
     } catch (error) {
       this.#warn([`cannot name pid ${pid} in ${this.#guard.lockPath}: ${(error as Error).message}`]);
     }

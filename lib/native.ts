@@ -73,6 +73,17 @@ export interface Binding {
    * and refuses a file with other hard links (EMLINK), else O_RDONLY.
    */
   open(path: string, create: boolean): Handle;
+  /**
+   * One attempt at the lock in one call: opens `path` as `open(path, true)`
+   * does, takes flock(LOCK_EX|LOCK_NB) (trying again for up to 10 ms while
+   * only probes' shared locks refuse it), then claims it as `claim` does,
+   * with the record stamped `started` (ms since the epoch). Returns the
+   * handle, holding the lock; the handle negated, open and unlocked, when
+   * another holder has it; 0, closed, when the file at the path is no
+   * longer the one locked (stale: reopen). Fails with ENOENT when a
+   * directory of the path is missing, and with EMLINK as `claim` does.
+   */
+  attempt(path: string, pid: number, promptJson: string, started: number): number;
   /** flock(LOCK_NB): true when taken, false when another holder conflicts. */
   tryLock(handle: Handle, shared: boolean): boolean;
   /**
@@ -88,9 +99,10 @@ export interface Binding {
    * one opened, and writes the record (see native/record.h), stamped now.
    * Returns the stamp (ms since the epoch), or null, writing nothing, when
    * the file was removed or replaced since it was opened; fails with EMLINK,
-   * writing nothing, when it gained another hard link.
+   * writing nothing, when it gained another hard link. Marks `pid` as the
+   * holder unless `mark` is false (see LockFile::Claim in native/lock_file.h).
    */
-  claim(handle: Handle, pid: number, promptJson: string): number | null;
+  claim(handle: Handle, pid: number, promptJson: string, mark?: boolean): number | null;
   /**
    * The file's text. Fails with EFBIG when it is larger than maxBytes (an
    * integer from 0 to 1 MiB, MAX_METADATA_BYTES) and with EILSEQ when it is
@@ -102,6 +114,12 @@ export interface Binding {
    * whether someone holds the lock; false when there is no file.
    */
   probe(path: string): boolean;
+  /**
+   * Opens read-only and probes as `probe` does, keeping the descriptor when
+   * the lock is held: that handle, or 0 when nobody holds the lock or there
+   * is no file.
+   */
+  inspect(path: string): Handle | 0;
   /**
    * Whether process `pid` holds the lock on the handle's inode, for a record
    * stamped `started` (ms since the epoch). Linux asks the kernel: a

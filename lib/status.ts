@@ -35,16 +35,29 @@ export function statusThrough(binding: Binding, handle: Handle, lockPath: string
 }
 
 /**
- * `status()`: probes as `isLocked` does, on a handle of its own, so that
- * the record is read, and its pid checked, on the inode found held.
+ * `status()`: probes as `isLocked` does, keeping the descriptor when the
+ * lock is held (`binding.inspect`), so that the record is read, and its pid
+ * checked, on the inode found held.
  */
 export function statusOf({ lockPath, policy }: Resolved): LockStatus {
   const binding = native();
-  const handle = openExisting(binding, lockPath);
-  if (handle === null) return { locked: false, holder: null };
+  if (!filesystemCleared(lockPath, policy) && !checkExistingFilesystem(binding, lockPath, policy)) {
+    return { locked: false, holder: null };
+  }
+  let handle: Handle | 0;
   try {
-    checkFilesystem(binding, handle, lockPath, policy);
-    return statusThrough(binding, handle, lockPath);
+    handle = binding.inspect(lockPath);
+  } catch (error) {
+    throw toLockError(error, lockPath);
+  }
+  if (handle === 0) return { locked: false, holder: null };
+  return { locked: true, holder: holderThrough(binding, handle, lockPath) };
+}
+
+/** `currentHolder` through a handle found held, which it then closes. */
+export function holderThrough(binding: Binding, handle: Handle, lockPath: string): LockMetadata | null {
+  try {
+    return currentHolder(binding, handle, lockPath);
   } catch (error) {
     throw toLockError(error, lockPath);
   } finally {

@@ -29,6 +29,15 @@ namespace {
 // large file whole, and twice, since reads must agree.
 constexpr uint64_t kMaxReadBytes = 1 << 20;
 
+// How long attempt() tries again while only probes refuse the lock (see
+// LockFile::Attempt): longer than a probe holds its shared lock unless its
+// process is preempted in between, and then a time slice, a few ms.
+constexpr int64_t kProbePatienceMs = 10;
+
+// The largest integer a JavaScript number holds exactly: Date.now() stays
+// below it for 285,000 years.
+constexpr uint64_t kMaxSafeInteger = (1ULL << 53) - 1;
+
 Napi::Value ThrowStatus(Napi::Env env, const Status& status) {
   ThrowFailure(env, status);
   return env.Undefined();
@@ -104,7 +113,7 @@ Napi::Value TryLockFile(const Napi::CallbackInfo& info) {
   return Reply(info.Env(), status, [&] { return Napi::Boolean::New(info.Env(), locked); });
 }
 
-// claim(handle, pid, promptJson): the record's time (ms since the epoch)
+// claim(handle, pid, promptJson[, mark]): the record's time (ms since the epoch)
 // once written, or null when the file was removed or replaced since it was
 // opened (see LockFile::Claim)
 Napi::Value ClaimFile(const Napi::CallbackInfo& info) {
@@ -112,19 +121,62 @@ Napi::Value ClaimFile(const Napi::CallbackInfo& info) {
   LockFile* file = OpenFileArg(info);
   uint64_t pid = 0;
   std::string prompt_json;
+  bool mark = true;
   if (file == nullptr ||
       !IntegerArg(info, 1, "pid", UINT32_MAX, &pid) ||
-      !StringArg(info, 2, "promptJson", &prompt_json)) {
+      !StringArg(info, 2, "promptJson", &prompt_json) ||
+      (info.Length() > 3 && !BoolArg(info, 3, "mark", &mark))) {
     return env.Undefined();
   }
   bool claimed = false;
   int64_t started_ms = 0;
   const Status status =
-      file->Claim(static_cast<uint32_t>(pid), prompt_json, &claimed, &started_ms);
+      file->Claim(static_cast<uint32_t>(pid), prompt_json, mark, &claimed, &started_ms);
   return Reply(env, status, [&]() -> Napi::Value {
     if (!claimed) return env.Null();
     return Napi::Number::New(env, static_cast<double>(started_ms));
   });
+}
+
+// attempt(path, pid, promptJson, started): one attempt at the lock in one
+// call (see LockFile::Attempt): opens the path (creating the file), locks,
+// claims with the record stamped `started` (ms since the epoch). Returns
+// the handle when it holds the lock; the handle negated when another
+// holder has it (open, unlocked, for reading who); 0 when the file at the
+// path is no longer the one locked (stale: closed, to reopen). A number,
+// not an array: building a two-element array through N-API costs more
+// than three more calls into the addon.
+Napi::Value AttemptLock(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string path;
+  uint64_t pid = 0;
+  std::string prompt_json;
+  uint64_t started_ms = 0;
+  if (!StringArg(info, 0, "path", &path) || !IntegerArg(info, 1, "pid", UINT32_MAX, &pid) ||
+      !StringArg(info, 2, "promptJson", &prompt_json) ||
+      !IntegerArg(info, 3, "started", kMaxSafeInteger, &started_ms)) {
+    return env.Undefined();
+  }
+  if (!IsUsablePath(path.data(), path.size())) return ThrowStatus(env, Status{-UV_EINVAL, "open"});
+  FileHandle handle;
+  FileId id;
+  Status status = OpenLockFile(path.c_str(), OpenMode::kCreate, &handle, &id);
+  if (!status.ok()) return ThrowStatus(env, status);
+  FileTable* files = FilesOf(info);
+  const uint32_t file_id = files->Add(handle, std::move(path), id);
+  Found found = Found::kHeld;
+  status = files->Find(file_id)->Attempt(static_cast<uint32_t>(pid), prompt_json,
+                                          static_cast<int64_t>(started_ms), kProbePatienceMs,
+                                          &found);
+  if (!status.ok() || found == Found::kStale) files->Close(file_id);
+  if (!status.ok()) return ThrowStatus(env, status);
+  const double handle_id = static_cast<double>(file_id);
+  switch (found) {
+    case Found::kLocked: return Napi::Number::New(env, handle_id);
+    case Found::kHeld: return Napi::Number::New(env, -handle_id);
+    case Found::kStale: break;
+  }
+  return Napi::Number::New(env, 0);
 }
 
 // read(handle, maxBytes): string; fails with EFBIG when the file is larger
@@ -162,8 +214,39 @@ Napi::Value Probe(const Napi::CallbackInfo& info) {
   if (!status.ok()) return ThrowStatus(env, status);
   bool free = false;
   status = TryLock(file, true, &free);
-  Release(file, free);
+  // Closed without flock(LOCK_UN): the close drops the shared lock. The
+  // kernel signals the close to inotify (IN_CLOSE_NOWRITE, which wakes
+  // waiters) before it drops the descriptor's locks, so a waiter refused
+  // by this probe alone could, in principle, retry in between and wait for
+  // its next backoff tick (1 ms); on Linux 6.18 none of 40,000 waiters
+  // woken that way, spinning on inotify, found the lock still held.
+  // Holders do unlock first (see Release): theirs is the close a waiter
+  // waits for.
+  Release(file, false);
   return Reply(env, status, [&] { return Napi::Boolean::New(env, !free); });
+}
+
+// inspect(path): the probe of status(), keeping the descriptor when the
+// lock is held: the handle, open on the file found held, for reading its
+// record and who holds it; 0 when nobody holds the lock or there is no
+// lock file.
+Napi::Value Inspect(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string path;
+  if (!StringArg(info, 0, "path", &path)) return env.Undefined();
+  if (!IsUsablePath(path.data(), path.size())) return ThrowStatus(env, Status{-UV_EINVAL, "open"});
+  FileHandle handle;
+  FileId id;
+  Status status = OpenLockFile(path.c_str(), OpenMode::kReadOnly, &handle, &id);
+  if (status.error == -UV_ENOENT) return Napi::Number::New(env, 0);
+  if (!status.ok()) return ThrowStatus(env, status);
+  bool free = false;
+  status = TryLock(handle, true, &free);
+  if (!status.ok() || free) {
+    Release(handle, false);  // without flock(LOCK_UN), as Probe does
+    return Reply(env, status, [&] { return Napi::Number::New(env, 0); });
+  }
+  return Napi::Number::New(env, FilesOf(info)->Add(handle, std::move(path), id));
 }
 
 // heldBy(handle, pid, started): whether pid holds the lock on the handle's
@@ -290,9 +373,11 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
       nullptr);
   exports.Set("open", Napi::Function::New(env, Open, "open", files));
   exports.Set("tryLock", Napi::Function::New(env, TryLockFile, "tryLock", files));
+  exports.Set("attempt", Napi::Function::New(env, AttemptLock, "attempt", files));
   exports.Set("claim", Napi::Function::New(env, ClaimFile, "claim", files));
   exports.Set("read", Napi::Function::New(env, Read, "read", files));
   exports.Set("probe", Napi::Function::New(env, Probe, "probe", files));
+  exports.Set("inspect", Napi::Function::New(env, Inspect, "inspect", files));
   exports.Set("heldBy", Napi::Function::New(env, HeldBy, "heldBy", files));
   exports.Set("unlock", Napi::Function::New(env, UnlockFile, "unlock", files));
   exports.Set("identity", Napi::Function::New(env, CheckFileIdentity, "identity", files));

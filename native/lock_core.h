@@ -48,6 +48,9 @@ enum class OpenMode {
   kReadOnly,  // read-only: for probes and readers, which never create
 };
 
+// Anything but kSame makes the file stale: the file at the path is no
+// longer the one locked, and an acquisition reopens (see Found::kStale in
+// lock_file.h); the other values say why, for a guard's state().
 enum class Identity {
   kSame = 0,      // the descriptor's inode is the one at the path
   kRemoved = 1,   // nothing is at the path (the held inode was unlinked or moved)

@@ -2,6 +2,7 @@
 
 #include <uv.h>
 
+#include <chrono>
 #include <utility>
 
 #include "lock_owner.h"
@@ -13,8 +14,14 @@ Status LockFile::Identify(Identity* identity, long long* size) const {
   return CheckIdentity(handle_, path_.c_str(), id_, identity, size);
 }
 
-Status LockFile::Claim(uint32_t pid, const std::string& prompt_json, bool* claimed,
+Status LockFile::Claim(uint32_t pid, const std::string& prompt_json, bool mark, bool* claimed,
                        int64_t* started_ms) {
+  *started_ms = NowMs();
+  return ClaimAt(pid, prompt_json, *started_ms, mark, claimed);
+}
+
+Status LockFile::ClaimAt(uint32_t pid, const std::string& prompt_json, int64_t started_ms,
+                         bool mark, bool* claimed) {
   Identity identity = Identity::kSame;
   long long size = -1;
   Status status = Identify(&identity, &size);
@@ -23,10 +30,43 @@ Status LockFile::Claim(uint32_t pid, const std::string& prompt_json, bool* claim
   // other name's file, and reopening would only be refused.
   if (status.ok() && identity == Identity::kLinked) return Status{-UV_EMLINK, "lstat"};
   if (!*claimed) return status;
-  *started_ms = NowMs();
-  const std::string record = EncodeRecord(pid, *started_ms, prompt_json);
+  const std::string record = EncodeRecord(pid, started_ms, prompt_json);
   status = WriteRecord(handle_, record.data(), record.size(), size);
-  if (status.ok()) marked_ = MarkHolder(handle_, pid);
+  if (!status.ok()) return status;
+  // After the write: until the new mark is made, the record is checked as
+  // an unmarked one, never against the mark of the pid it replaced.
+  if (marked_) UnmarkHolder(handle_);
+  marked_ = mark && MarkHolder(handle_, pid);
+  return status;
+}
+
+Status LockFile::Attempt(uint32_t pid, const std::string& prompt_json, int64_t started_ms,
+                         int64_t patience_ms, Found* found) {
+  bool locked = false;
+  Status status = TryLock(handle_, false, &locked);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(patience_ms);
+  while (status.ok() && !locked && patience_ms > 0) {
+    // Refused by a holder, or only by probes (isLocked, status), which hold
+    // a shared lock for a microsecond or two. A shared lock we can take
+    // proves there is no holder: drop it and try again (flock() would
+    // convert it, but not atomically, and Windows does not convert at all),
+    // so this loop ends holding nothing unless it holds the lock.
+    bool unheld = false;
+    status = TryLock(handle_, true, &unheld);
+    if (!status.ok() || !unheld) break;
+    Unlock(handle_);
+    status = TryLock(handle_, false, &locked);
+    if (std::chrono::steady_clock::now() > deadline) break;
+  }
+  if (!status.ok()) return status;
+  if (!locked) {
+    *found = Found::kHeld;
+    return status;
+  }
+  MarkLocked();
+  bool claimed = false;
+  status = ClaimAt(pid, prompt_json, started_ms, true, &claimed);
+  *found = claimed ? Found::kLocked : Found::kStale;
   return status;
 }
 

@@ -19,6 +19,14 @@
 
 namespace loop_lock {
 
+// What one attempt at the lock found (LockFile::Attempt); the binding's
+// attempt() tells JavaScript by the sign of the handle it returns.
+enum class Found {
+  kLocked,  // locked through this file, record written and marked
+  kHeld,    // another holder has it
+  kStale,   // the file at the path is no longer this one: reopen
+};
+
 class LockFile {
  public:
   LockFile(FileHandle handle, std::string path, FileId id)
@@ -43,8 +51,28 @@ class LockFile {
   // *claimed is false, and nothing written, when the file was removed or
   // replaced since it was opened: then the lock guards nothing. A file that
   // gained another hard link fails with EMLINK, nothing written.
-  Status Claim(uint32_t pid, const std::string& prompt_json, bool* claimed,
+  //
+  // Then marks the record's pid as the holder (MarkHolder), unless `mark` is
+  // false, dropping any mark made before: a claim that names a process
+  // holding through an inherited descriptor (`loop-lock run`'s command)
+  // must not mark, since a mark lives as long as the open file description,
+  // which the process it names may not.
+  Status Claim(uint32_t pid, const std::string& prompt_json, bool mark, bool* claimed,
                int64_t* started_ms);
+  // The same, stamped started_ms (ms since the epoch).
+  Status ClaimAt(uint32_t pid, const std::string& prompt_json, int64_t started_ms, bool mark,
+                 bool* claimed);
+
+  // One attempt at the lock, the step every way of acquiring takes:
+  // flock(LOCK_EX|LOCK_NB), then ClaimAt(started_ms). While only probes
+  // (isLocked, status: shared locks held for a microsecond or two, or for
+  // a time slice when their process is preempted) refuse it, tries again
+  // for up to patience_ms: a shared lock that can be taken proves there is
+  // no holder. A wait passes 0: its next wake-up is its retry. A lock that
+  // turns out to guard a stale file is kept (closing releases it): the
+  // caller reopens. Fails as ClaimAt does, the lock kept until Close.
+  Status Attempt(uint32_t pid, const std::string& prompt_json, int64_t started_ms,
+                 int64_t patience_ms, Found* found);
 
   // Unlocks (if locked, first removing the holder's mark) and closes;
   // later calls do nothing.

@@ -241,7 +241,7 @@ void WaitManager::Attempt(Wait* wait, Wake wake) {
     file->MarkLocked();
     bool claimed = false;
     int64_t started_ms = 0;
-    status = file->Claim(wait->pid, wait->prompt_json, &claimed, &started_ms);
+    status = file->Claim(wait->pid, wait->prompt_json, true, &claimed, &started_ms);
     if (!status.ok()) return Fail(wait, status);
     if (!claimed) return Report(wait, kStale);
     return Report(wait, kLocked, started_ms);

@@ -34,6 +34,12 @@ test('the internal binding refuses arguments of the wrong type (TypeError) or si
     "b.read(h, '5')",
     'b.probe(5)',
     'b.probe()',
+    `b.attempt(5, 1, '""', 0)`,
+    `b.attempt(${JSON.stringify(file)}, '1', '""', 0)`,
+    `b.attempt(${JSON.stringify(file)}, 1, 5, 0)`,
+    `b.attempt(${JSON.stringify(file)}, 1, '""')`,
+    'b.inspect(5)',
+    'b.inspect()',
     "b.heldBy('x', 1)",
     "b.heldBy(h, '1')",
     "b.heldBy(h, 1, '0')",
@@ -73,6 +79,10 @@ test('the internal binding refuses arguments of the wrong type (TypeError) or si
     'b.heldBy(h, 1, 8.64e15 + 1)',
     `b.claim(h, -1, '""')`,
     `b.claim(h, 2 ** 32, '""')`,
+    `b.attempt(${JSON.stringify(file)}, -1, '""', 0)`,
+    `b.attempt(${JSON.stringify(file)}, 1, '""', -1)`,
+    `b.attempt(${JSON.stringify(file)}, 1, '""', 1.5)`,
+    `b.attempt(${JSON.stringify(file)}, 1, '""', 2 ** 53)`,
     ...(waits ? ["b.wait(h, '/tmp', 'a', false, -1, '\"\"', () => {})", 'b.cancelWait(-1)', 'b.cancelWait(1.5)'] : []),
   ];
   const within = `b.read(h, ${MAX_METADATA_BYTES})`;

@@ -165,3 +165,28 @@ test('run SIGKILLed: the command keeps the lock while it runs, status names it, 
   assert.ok(ended(shell));
   LoopLock.tryAcquire(dir, 'next').release();
 });
+
+test('run SIGKILLed, then the command exits leaving a child that holds the lock: status names nobody, never the dead command', { skip: !POSIX, timeout: 60_000 }, async (t) => {
+  const dir = makeWorkspace(t);
+  const run = runShell(
+    t,
+    dir,
+    'echo $$ > shell; (while [ ! -e stop ]; do sleep 0.01; done) & echo $! > child; while [ ! -e exit ]; do sleep 0.01; done',
+  );
+  const shell = await pidIn(dir, 'shell');
+  reapGroup(t, shell);
+  const child = await pidIn(dir, 'child');
+  await until(() => LoopLock.status(dir).holder?.pid === shell, 'the record names the command');
+  process.kill(run.child.pid, 'SIGKILL');
+  assert.deepEqual(await run.exited, { code: null, signal: 'SIGKILL' });
+  fs.writeFileSync(path.join(dir, 'exit'), '');
+  await until(() => ended(shell), 'the command exits');
+  assert.equal(ended(child), false);
+  assert.deepEqual(LoopLock.status(dir), { locked: true, holder: null }, 'held by the child, which no record names');
+  assert.throws(
+    () => LoopLock.tryAcquire(dir, 'intruder'),
+    (error) => error instanceof AlreadyLockedError && error.holder === null,
+  );
+  fs.writeFileSync(path.join(dir, 'stop'), '');
+  await until(() => !LoopLock.isLocked(dir), 'the lock is free once the child exits');
+});
