@@ -196,7 +196,7 @@ before(() => {
 test('the tarball holds the runtime, the sources to build it and the prebuild, nothing else', () => {
   const files = run('tar', ['-tzf', tarball]).stdout.trim().split('\n').sort();
   const allowed =
-    /^package\/(package\.json|README\.md|LICENSE|CHANGELOG\.md|binding\.gyp|scripts\/install\.js|dist\/[\w.-]+\.(js|mjs|d\.ts|d\.mts)|native\/([\w-]+\/)?[\w.-]+\.(cc|h)|prebuilds\/[\w+-]+\/[\w.-]+\.node)$/;
+    /^package\/(package\.json|README\.md|LICENSE|CHANGELOG\.md|docs\/[\w.-]+\.md|binding\.gyp|scripts\/install\.js|dist\/[\w.-]+\.(js|mjs|d\.ts|d\.mts)|native\/([\w-]+\/)?[\w.-]+\.(cc|h)|prebuilds\/[\w+-]+\/[\w.-]+\.node)$/;
   assert.deepEqual(
     files.filter((file) => !allowed.test(file)),
     [],
