@@ -20,6 +20,7 @@ const DEFAULT_FILES = [
   'acquire.test.js',
   'processes.test.js',
   'cli.test.js',
+  'cli-signals.test.js',
   'watch.test.js',
   'file-lock.test.js',
   'file-lock-wait.test.js',

@@ -40,6 +40,7 @@ const WINDOWS_TESTS = [
   'acquire',
   'workers',
   'cli',
+  'cli-signals',
   'holder',
   'holder-unmarked',
   'watch',

@@ -3,73 +3,14 @@
 // process, against locks held by other processes (fixtures/holder.js).
 const { test } = require('node:test');
 const assert = require('node:assert/strict');
-const { spawn } = require('node:child_process');
 const { existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } = require('node:fs');
 const { join } = require('node:path');
 const { LoopLock } = require('../dist');
-const { FIXTURES, UNDER_WINE, isAlive, makeWorkspace: workspace, startChild, until } = require('./helpers');
+const { FIXTURES, UNDER_WINE, lockPathIn, makeWorkspace: workspace, until } = require('./helpers');
+const { NODE, holdLock, loopLock, loopLockWithEnv } = require('./cli-helpers');
 
-const CLI = join(__dirname, '..', 'dist', 'cli.js');
-const NODE = process.execPath;
 const REPORT_STATUS = join(FIXTURES, 'cli-report-status.js');
-const TRAP_SIGNAL = join(FIXTURES, 'cli-trap-signal.js');
-const { FORWARDED_SIGNALS } = require('../dist/cli-signals.js');
 const CONFLICT = 75;
-
-/**
- * Starts a process and collects its output. `exited` resolves with its exit
- * code, signal and output; `printed(stream, text)` once it has printed text.
- */
-function start(t, command, args, env = process.env) {
-  const child = spawn(command, args, { stdio: ['pipe', 'pipe', 'pipe'], env });
-  t.after(() => child.kill('SIGKILL'));
-  const output = { stdout: '', stderr: '' };
-  const waiters = [];
-  for (const stream of ['stdout', 'stderr']) {
-    child[stream].setEncoding('utf8').on('data', (chunk) => {
-      output[stream] += chunk;
-      for (const waiter of waiters) waiter();
-    });
-  }
-  const exited = new Promise((resolve) => {
-    child.on('close', (code, signal) => resolve({ code, signal, ...output }));
-  });
-  const printed = (stream, text) =>
-    new Promise((resolve, reject) => {
-      waiters.push(() => output[stream].includes(text) && resolve(output[stream]));
-      exited.then(() => {
-        reject(new Error(`exited without printing ${JSON.stringify(text)}: ${JSON.stringify(output)}`));
-      });
-    });
-  return { child, exited, printed };
-}
-
-/** Runs the CLI with stdin closed; `exited` resolves with {code, signal, stdout, stderr}. */
-function loopLock(t, ...args) {
-  return loopLockWithEnv(t, process.env, ...args);
-}
-
-function loopLockWithEnv(t, env, ...args) {
-  const run = start(t, NODE, [CLI, ...args], env);
-  run.child.stdin.end();
-  return run;
-}
-
-/** Holds `dir`'s lock from another process until `release()` or the end of the test. */
-async function holdLock(t, dir, prompt) {
-  const holder = startChild(t, 'holder.js', [JSON.stringify({ workspace: dir, prompt, mode: 'try' })]);
-  const { pid, lockPath } = await holder.next('locked');
-  return {
-    pid,
-    lockPath,
-    release: async () => {
-      holder.send('release');
-      await holder.next('released');
-    },
-  };
-}
-
-const lockPathIn = (dir) => join(dir, '.ralph', 'loop.lock');
 
 test('status of a workspace nobody has locked exits 0 and says free, in text and in JSON', async (t) => {
   const dir = workspace(t);
@@ -330,70 +271,6 @@ test('run --timeout gives up with the conflict exit code when the lock stays hel
     .exited;
   assert.equal(custom.code, 0);
   assert.equal(existsSync(marker), false);
-});
-
-// Every signal that would end `run` and can be caught, SIGQUIT, SIGUSR1 and
-// SIGUSR2 among them: one that ended it would leave the command running
-// without the lock.
-test('run forwards SIGQUIT, SIGUSR1 and SIGUSR2 among others', (t) => {
-  if (process.platform === 'win32') return t.skip('Windows has no signals to forward (see the Job Object test)');
-  for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2']) {
-    assert.ok(FORWARDED_SIGNALS.includes(signal), signal);
-  }
-});
-
-// Bun lists these signals but cannot catch them: its handler for SIGSTKFLT
-// never runs (the default action ends the process) and SIGPWR is dropped,
-// and its process.kill() refuses both names.
-const UNCATCHABLE_UNDER_BUN = new Set(['SIGSTKFLT', 'SIGPWR']);
-
-for (const signal of FORWARDED_SIGNALS) {
-  test(`run forwards ${signal} to the command, exits with its code and releases the lock after it exits`, async (t) => {
-    if (process.platform === 'win32') {
-      return t.skip('Windows has no signals to forward: process.kill() ends run at once (see the Job Object test)');
-    }
-    if (process.versions.bun && UNCATCHABLE_UNDER_BUN.has(signal)) {
-      return t.skip(`Bun cannot catch ${signal}`);
-    }
-    const dir = workspace(t);
-    const marker = join(dir, 'signal');
-    const run = loopLock(t, 'run', dir, '--', NODE, TRAP_SIGNAL, marker);
-    const commandPid = Number((await run.printed('stdout', '\n')).match(/^ready (\d+)/)[1]);
-    await until(() => LoopLock.status(dir).holder?.pid === commandPid, 'the record names the command');
-
-    // process.kill, not child.kill: Deno reports a child it was asked to
-    // kill as killed by that signal, even when the child caught it and exited.
-    process.kill(run.child.pid, signal);
-    const result = await run.exited;
-    assert.equal(result.code, 42, result.stderr);
-    assert.equal(readFileSync(marker, 'utf8'), signal);
-    assert.equal(LoopLock.isLocked(dir), false);
-  });
-}
-
-test('a killed run takes its command with it, so nothing runs without the lock (Windows: a Job Object)', async (t) => {
-  if (process.platform !== 'win32') {
-    return t.skip('POSIX has no Job Objects: SIGKILL on run leaves the command running without the lock (README)');
-  }
-  const dir = workspace(t);
-  // libuv already ends a process's direct children with it; a detached
-  // grandchild escapes that, but not the Job Object.
-  const script = [
-    "const { spawn } = require('node:child_process');",
-    "const grandchild = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 20_000)'], { detached: true, stdio: 'ignore' });",
-    'process.stdout.write(`pids ${process.pid} ${grandchild.pid}\\n`);',
-    'setTimeout(() => {}, 20_000);',
-  ].join('\n');
-  const run = loopLock(t, 'run', dir, '--', NODE, '-e', script);
-  const pids = (await run.printed('stdout', '\n')).match(/pids (\d+) (\d+)/).slice(1).map(Number);
-  t.after(() => {
-    for (const pid of pids) if (isAlive(pid)) process.kill(pid);
-  });
-  assert.equal(LoopLock.status(dir).holder.pid, run.child.pid);
-  run.child.kill('SIGKILL');
-  await run.exited;
-  await until(() => pids.every((pid) => !isAlive(pid)), 'the command and its detached child have ended with run');
-  assert.equal(LoopLock.isLocked(dir), false);
 });
 
 test('run refuses a workspace that does not exist, exits 2 and creates nothing', async (t) => {
