@@ -1,21 +1,20 @@
-import { clearTimeout, setTimeout } from 'node:timers';
 import { LockError, type NativeFailure, toLockError } from './errors.js';
 import { type FileLockGuard, type FileLockMode, guardFor } from './file-lock-guard.js';
 import { openForLock } from './lock-file.js';
 import { type Binding, type Handle, native, WaitOutcome } from './native.js';
+import { Deadline, timedOut, timeoutOf } from './timeout.js';
 import { type PendingWait, startWait } from './wait.js';
 
 /** Options of `FileLock.shared()` and `FileLock.exclusive()`. */
 export interface FileLockWaitOptions {
   /** Aborting it rejects the pending wait with `signal.reason`. */
   signal?: AbortSignal | undefined;
-  /** Milliseconds to wait at most; then the wait rejects with a `LockError` whose code is `'ETIMEDOUT'`. */
+  /**
+   * Milliseconds to wait at most (0: one try; `Infinity`: no limit); then the
+   * wait rejects with a `LockError` whose code is `'ETIMEDOUT'`.
+   */
   timeout?: number | undefined;
 }
-
-// The longest delay a Node timer keeps (about 24.8 days): a longer one fires
-// after 1 ms. Infinity, which sets no timer, is the way to wait without limit.
-const MAX_TIMEOUT_MS = 2 ** 31 - 1;
 
 /** The checked options of one wait. */
 interface WaitLimits {
@@ -23,7 +22,7 @@ interface WaitLimits {
   readonly timeout: number | undefined;
 }
 
-/** Checks the options of a wait: a wrong type is a `TypeError`, a timeout out of range or NaN a `RangeError`. */
+/** Checks the options of a wait: a wrong type is a `TypeError`, a negative or NaN timeout a `RangeError` (see `timeoutOf`). */
 export function waitLimitsOf(options: FileLockWaitOptions | undefined): WaitLimits {
   if (options !== undefined && (typeof options !== 'object' || options === null)) {
     throw new TypeError('The "options" argument must be an object');
@@ -32,16 +31,7 @@ export function waitLimitsOf(options: FileLockWaitOptions | undefined): WaitLimi
   if (signal !== undefined && !(signal instanceof AbortSignal)) {
     throw new TypeError('The "options.signal" argument must be an AbortSignal');
   }
-  const timeout = options?.timeout;
-  if (timeout !== undefined && typeof timeout !== 'number') {
-    throw new TypeError(`The "options.timeout" argument must be a number, received type ${typeof timeout}`);
-  }
-  if (timeout !== undefined && !(timeout >= 0 && (timeout <= MAX_TIMEOUT_MS || timeout === Infinity))) {
-    throw new RangeError(
-      `The "options.timeout" argument must be from 0 to ${MAX_TIMEOUT_MS}, or Infinity, received ${timeout}`,
-    );
-  }
-  return { signal, timeout };
+  return { signal, timeout: timeoutOf(options) };
 }
 
 /**
@@ -59,7 +49,7 @@ export class FileLockWait {
   readonly #resolve: (guard: FileLockGuard) => void;
   readonly #reject: (reason: unknown) => void;
   readonly #onAbort = (): void => this.#settle(this.#signal?.reason);
-  #timer: ReturnType<typeof setTimeout> | undefined;
+  #deadline: Deadline | undefined;
   // While waiting: the handle waited on, and the wait.
   #handle: Handle | null = null;
   #wait: PendingWait | null = null;
@@ -78,8 +68,8 @@ export class FileLockWait {
     this.#resolve = resolve;
     this.#reject = reject;
     signal?.addEventListener('abort', this.#onAbort, { once: true });
-    if (timeout !== undefined && timeout !== Infinity) {
-      this.#timer = setTimeout(() => this.#settle(this.#timedOut(timeout)), timeout);
+    if (timeout !== undefined) {
+      this.#deadline = new Deadline(timeout, () => this.#settle(timedOut(this.#lockPath, timeout, null)));
     }
     this.#try();
   }
@@ -113,19 +103,12 @@ export class FileLockWait {
     this.#settle(failure);
   };
 
-  #timedOut(timeout: number): LockError {
-    return new LockError(`ETIMEDOUT: timed out after ${timeout} ms waiting for ${this.#mode} lock '${this.#lockPath}'`, {
-      code: 'ETIMEDOUT',
-      path: this.#lockPath,
-    });
-  }
-
   /** Resolves with `guard`, or stops waiting and rejects with `failure` (as a LockError, but the abort's reason as it is). */
   #settle(failure: unknown, guard?: FileLockGuard): void {
     if (this.#settled) return;
     this.#settled = true;
     this.#signal?.removeEventListener('abort', this.#onAbort);
-    clearTimeout(this.#timer);
+    this.#deadline?.cancel();
     this.#wait?.cancel();
     this.#wait = null;
     if (this.#handle !== null) this.#binding.close(this.#handle);

@@ -7,21 +7,23 @@ import type { LockMetadata } from './metadata.js';
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /**
- * The `timeout` option of a wait, in milliseconds: `undefined` when absent.
- * 0 means one try: the wait gives up at once if the lock is held.
+ * The `timeout` option of a wait (`LoopLock.acquire()`, `FileLock`'s
+ * `shared()` and `exclusive()`), in milliseconds: `undefined` when there is
+ * no limit (absent, or `Infinity`). 0 means one try: the wait gives up at
+ * once if the lock is held. Any finite length works (see `Deadline`).
  *
- * @throws TypeError when it is not a number; RangeError when it is negative,
- *   NaN or infinite (leave it out to wait without a limit).
+ * @throws TypeError when it is not a number; RangeError when it is negative
+ *   or NaN.
  */
 export function timeoutOf(options: { timeout?: number | undefined } | undefined): number | undefined {
   const timeout = options?.timeout;
-  if (timeout === undefined) return undefined;
+  if (timeout === undefined || timeout === Number.POSITIVE_INFINITY) return undefined;
   if (typeof timeout !== 'number') {
     throw new TypeError(`The "options.timeout" argument must be a number of milliseconds, received type ${typeof timeout}`);
   }
   if (!(timeout >= 0 && Number.isFinite(timeout))) {
     throw new RangeError(
-      `The "options.timeout" argument must be a finite number of milliseconds from 0 up, received ${timeout}`,
+      `The "options.timeout" argument must be a number of milliseconds from 0 up, or Infinity, received ${timeout}`,
     );
   }
   return timeout;

@@ -170,6 +170,5 @@ test('bad input: TypeError for wrong types and empty paths, a LockError naming t
   await assert.rejects(lock.exclusive({ timeout: '5' }), TypeError);
   await assert.rejects(lock.exclusive({ timeout: -1 }), RangeError);
   await assert.rejects(lock.exclusive({ timeout: Number.NaN }), RangeError);
-  await assert.rejects(lock.exclusive({ timeout: 2 ** 31 }), RangeError, 'a timer that long would fire at once');
   assert.deepEqual(fs.readdirSync(dir).sort(), ['a-file', 'sub'], 'nothing else was created');
 });

@@ -5,7 +5,8 @@
 const { test } = require('node:test');
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
-const { LockError, LoopLock } = require('../dist');
+const path = require('node:path');
+const { FileLock, LockError, LoopLock } = require('../dist');
 const { makeWorkspace, startChild, until } = require('./helpers');
 
 const hasProc = process.platform === 'linux';
@@ -82,13 +83,35 @@ test('with a signal too, whichever comes first settles the wait', async (t) => {
   await assert.rejects(LoopLock.acquire(workspace, 'x', { timeout: 1, signal: AbortSignal.abort(new Error('before')) }), /before/);
 });
 
-test('a timeout that is not a finite number from 0 up is a TypeError or RangeError, before anything is opened', async (t) => {
+test('a timeout that is not a number from 0 up is a TypeError or RangeError, before anything is opened; Infinity is no limit', async (t) => {
   const workspace = makeWorkspace(t);
   for (const bad of ['100', null, 10n, {}]) {
     await assert.rejects(LoopLock.acquire(workspace, 'x', { timeout: bad }), TypeError, String(bad));
   }
-  for (const bad of [-1, -0.5, Number.NaN, Number.POSITIVE_INFINITY]) {
+  for (const bad of [-1, -0.5, Number.NaN, Number.NEGATIVE_INFINITY]) {
     await assert.rejects(LoopLock.acquire(workspace, 'x', { timeout: bad }), RangeError, String(bad));
   }
   assert.equal(fs.existsSync(`${workspace}/.ralph`), false);
 });
+
+test('a timeout beyond a Node timer\'s 24.8 days, or Infinity, waits: LoopLock.acquire and FileLock alike', async (t) => {
+  const workspace = makeWorkspace(t);
+  const guard = LoopLock.tryAcquire(workspace, 'holder');
+  const sidecar = new FileLock(path.join(workspace, 'data.json'));
+  const exclusive = sidecar.tryExclusive();
+  const settled = [];
+  const waits = [
+    LoopLock.acquire(workspace, 'long', { timeout: 2 ** 31 }),
+    sidecar.shared({ timeout: 2 ** 31 + 5 }),
+  ].map((wait, i) => wait.finally(() => settled.push(i)));
+  // A timer of 2^31 ms or more fires after 1 ms in Node: these would have rejected by now.
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  assert.deepEqual(settled, []);
+  guard.release();
+  exclusive.release();
+  const [loop, shared] = await Promise.all(waits);
+  loop.release();
+  shared.release();
+  (await LoopLock.acquire(workspace, 'infinite', { timeout: Number.POSITIVE_INFINITY })).release();
+});
+
