@@ -212,6 +212,17 @@ function verdict(target, limit, value, pass, unit, reason) {
     : { target, limit, value: round2(value), unit, pass };
 }
 
+/**
+ * A verdict on the quotient of two figures' medians, against `target`:
+ * `'<= 1.5x'` (at most) or `'>= 10x'` (at least).
+ */
+function quotientVerdict(what, target, numerator, denominator) {
+  if (!numerator?.available || !denominator?.available) return verdict(what, target, null, null, 'x', 'not measured');
+  const ratio = numerator.medianUs / denominator.medianUs;
+  const bound = Number(target.replace(/[^\d.]/g, ''));
+  return verdict(what, target, ratio, target.startsWith('>=') ? ratio >= bound : ratio <= bound, 'x');
+}
+
 /** The targets of DESIGN.md, judged on this run's figures. */
 function buildVerdicts(rows, memory) {
   const find = (rowId, contender) => rows.find((r) => r.id === rowId).results.find((e) => e.contender === contender);
@@ -233,18 +244,13 @@ function buildVerdicts(rows, memory) {
     ratioTarget('uncontended tryAcquire + write + release vs C floor', 'uncontended', 1.4),
     belowFsExt('uncontended vs fs-ext', 'uncontended'),
   ];
-  const subject = find('uncontended', 'loop-lock');
-  const reference = find('uncontended', 'C reference order');
   verdicts.push(
-    subject?.available && reference?.available
-      ? verdict(
-          'uncontended: faster than the reference order (truncate, write, fsync)',
-          '>= 10x',
-          reference.medianUs / subject.medianUs,
-          reference.medianUs / subject.medianUs >= 10,
-          'x',
-        )
-      : verdict('uncontended: faster than the reference order', '>= 10x', null, null, 'x', 'not measured'),
+    quotientVerdict(
+      'uncontended: faster than the reference order (truncate, write, fsync)',
+      '>= 10x',
+      find('uncontended', 'C reference order'),
+      find('uncontended', 'loop-lock'),
+    ),
   );
   verdicts.push(ratioTarget('contended tryAcquire (returns the holder) vs C floor', 'contended', 2.5));
   verdicts.push(belowFsExt('contended vs fs-ext', 'contended'));
@@ -253,18 +259,8 @@ function buildVerdicts(rows, memory) {
   verdicts.push(ratioTarget('isLocked, lock held, vs C floor', 'isLockedHeld', 1.3));
   verdicts.push(belowFsExt('isLocked, lock held, vs fs-ext', 'isLockedHeld'));
   verdicts.push(ratioTarget('status, held, vs C floor', 'statusHeld', 2));
-  const handoff = find('handoff', 'loop-lock');
-  const claiming = find('handoff', CLAIM_FLOOR);
   verdicts.push(
-    handoff?.available && claiming?.available
-      ? verdict(
-          'handoff median vs the claiming C waiter',
-          '<= 1.5x',
-          handoff.medianUs / claiming.medianUs,
-          handoff.medianUs / claiming.medianUs <= 1.5,
-          'x',
-        )
-      : verdict('handoff median vs the claiming C waiter', '<= 1.5x', null, null, 'x', 'not measured'),
+    quotientVerdict('handoff median vs the claiming C waiter', '<= 1.5x', find('handoff', 'loop-lock'), find('handoff', CLAIM_FLOOR)),
   );
   const lone = rows.find((r) => r.id === 'unmarked').results.filter((e) => e.kind === 'subject');
   const loneStatus = lone.find((e) => e.contender.startsWith('status'));
