@@ -12,7 +12,7 @@
 //   node scripts/test-matrix.mjs bullseye   Node 20 in a Debian 11 chroot (glibc 2.31), installed there by npm
 //   node scripts/test-matrix.mjs node22     Node 22 (x64)
 //   node scripts/test-matrix.mjs node24     Node 24 (x64)
-//   … -- acquire api                        only those test files
+//   … [--] acquire api                      only those test files (npm run test:arm64 -- api)
 //
 // arm64 and bullseye need root (binfmt_misc, debootstrap, chroot); arm64
 // needs qemu-user and Debian's arm64 libraries (libc6-arm64-cross,
@@ -72,11 +72,15 @@ function placeSuite(installed, arch) {
   assert.equal(existsSync(join(installed, 'build')), false, `${installed}/build exists: something was compiled`);
   assert.ok(existsSync(join(installed, 'prebuilds', `linux-${arch}`, 'loop-lock.glibc.node')), `no linux-${arch} prebuild`);
   copySuite(join(installed, 'test'));
-  return readdirSync(join(installed, 'test'))
+  const names = readdirSync(join(installed, 'test'))
     .filter((file) => file.endsWith('.test.js'))
-    .filter((file) => only.length === 0 || only.includes(file.replace(/\.test\.js$/, '')))
+    .map((file) => file.replace(/\.test\.js$/, ''));
+  const unknown = only.filter((name) => !names.includes(name));
+  assert.deepEqual(unknown, [], `no such test file: test/${unknown[0]}.test.js`);
+  return names
+    .filter((name) => only.length === 0 || only.includes(name))
     .sort()
-    .map((file) => join('test', file));
+    .map((name) => join('test', `${name}.test.js`));
 }
 
 // Run in the installed package: load the addon, report which file the
@@ -194,10 +198,13 @@ function bullseye() {
   if (result.status !== 0) process.exit(result.status ?? 1);
 }
 
-const argv = process.argv.slice(2);
-const only = argv.includes('--') ? argv.slice(argv.indexOf('--') + 1) : [];
-const targets = argv.includes('--') ? argv.slice(0, argv.indexOf('--')) : argv;
-if (targets.length === 0 || targets.some((name) => !(name in NODES))) {
+// The targets, then the test files; `npm run test:arm64 -- api` passes no
+// `--` on, so a word after the targets that names none starts the files.
+const argv = process.argv.slice(2).filter((word) => word !== '--');
+const firstFile = argv.findIndex((word) => !(word in NODES));
+const targets = firstFile === -1 ? argv : argv.slice(0, firstFile);
+const only = firstFile === -1 ? [] : argv.slice(firstFile);
+if (targets.length === 0) {
   console.error(`usage: test-matrix.mjs ${Object.keys(NODES).join('|')}…`);
   process.exit(2);
 }
