@@ -21,7 +21,7 @@
         }],
         # MSVC, building from source on Windows. node-gyp adds its own
         # delay-load hook (native/win32/delay_load_hook.cc is the MinGW
-        # prebuild's copy of it, see scripts/prebuild-win32.js).
+        # prebuild's copy of it, see scripts/prebuild-win32.mjs).
         ["OS == 'win'", {
           "sources": ["native/win32/file.cc", "native/win32/error.cc", "native/win32/lock_owner.cc", "native/win32/process.cc"],
           "defines": ["_WIN32_WINNT=0x0A00", "WIN32_LEAN_AND_MEAN", "NOMINMAX"],

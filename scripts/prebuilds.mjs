@@ -15,21 +15,20 @@
 //
 // `check` fails when a prebuild that must ship is missing, when prebuilds/
 // holds anything else, when a file is not what its place says it is (see
-// inspect-prebuild.mjs: glibc floor, musl, macOS, Windows), and when a
+// lib/inspect-prebuild.mjs: glibc floor, musl, macOS, Windows), and when a
 // prebuild is stale. Stale means: its bytes are not the ones recorded in
 // prebuilds.json, or one of its inputs changed since it was recorded: a file
 // in native/, binding.gyp, the packages its recipe compiles with as locked in
-// package-lock.json, or the script its `prebuild:<recipe>` npm script runs.
+// package-lock.json, or the script its `prebuild:<recipe>` npm script runs
+// with the modules it imports from scripts/lib/.
 // The builds happen in a chroot or with a cross compiler that CI does not
 // fetch, so the record of their inputs is what tells CI they are current.
 import { createHash } from 'node:crypto';
-import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { FLOOR, inspect, MACOS_MIN } from './inspect-prebuild.mjs';
-
-const root = dirname(dirname(fileURLToPath(import.meta.url)));
+import { FLOOR, inspect, MACOS_MIN } from './lib/inspect-prebuild.mjs';
+import { root } from './lib/repo.mjs';
+import { run } from './lib/run.mjs';
 const MANIFEST = 'prebuilds.json';
 
 // Every prebuild that ships, and the recipe that makes it: the npm script
@@ -46,7 +45,7 @@ const PREBUILDS = {
 
 // The packages each recipe compiles with: node-addon-api's headers; node-gyp's
 // build files (linux, win32); node-api-headers' def file, Windows' import
-// library. (Zig and the Node headers are pinned in scripts/prebuild-zig.mjs.)
+// library. (Zig and the Node headers are pinned in scripts/lib/.)
 const PACKAGES = {
   linux: ['node-addon-api', 'node-gyp'],
   win32: ['node-addon-api', 'node-gyp', 'node-api-headers'],
@@ -65,14 +64,21 @@ function filesUnder(dir) {
     .sort();
 }
 
-/** The script files an npm script runs (the words of its command that name files here). */
+/** The script files an npm script runs (the words of its command that name files here), with what they import. */
 function recipeFiles(recipe) {
   const command = packageJson().scripts?.[`prebuild:${recipe}`];
   if (command === undefined) return { command: null, files: [] };
-  const files = command
-    .split(/\s+/)
-    .filter((word) => /[\w-]\.\w+$/.test(word) && existsSync(join(root, word)) && statSync(join(root, word)).isFile());
-  return { command, files };
+  const files = new Set(
+    command.split(/\s+/).filter((word) => /[\w-]\.\w+$/.test(word) && existsSync(join(root, word)) && statSync(join(root, word)).isFile()),
+  );
+  for (const file of files) for (const imported of localImports(file)) files.add(imported);
+  return { command, files: [...files].sort() };
+}
+
+/** The files of this repository that a script imports by a relative path (`from './lib/run.mjs'`). */
+function localImports(file) {
+  const text = readFileSync(join(root, file), 'utf8');
+  return [...text.matchAll(/^import [^;]*?from '(\.{1,2}\/[^']+)';$/gms)].map(([, path]) => rel(join(root, dirname(file), path)));
 }
 
 /** What a recipe's bytes depend on, each with a digest. */
@@ -181,10 +187,8 @@ function build() {
   const scripts = Object.keys(packageJson().scripts ?? {}).filter((name) => /^prebuild:[a-z0-9]+$/.test(name));
   const npm = process.env.npm_execpath ? [process.execPath, process.env.npm_execpath] : ['npm'];
   for (const script of scripts) {
-    const started = performance.now();
-    const run = spawnSync(npm[0], [...npm.slice(1), 'run', script], { cwd: root, stdio: 'inherit' });
-    if (run.status !== 0) process.exit(run.status ?? 1);
-    console.log(`${script}: ${((performance.now() - started) / 1000).toFixed(0)} s`);
+    const { seconds } = run(npm[0], [...npm.slice(1), 'run', script], { cwd: root, stdio: 'inherit' });
+    console.log(`${script}: ${seconds} s`);
     // Each script records what it made; record again in case it did not.
     record(select([script.slice('prebuild:'.length)]));
   }

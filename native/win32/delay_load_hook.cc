@@ -1,4 +1,4 @@
-// For builds that delay-load their Node-API imports (scripts/prebuild-win32.js):
+// For builds that delay-load their Node-API imports (scripts/prebuild-win32.mjs):
 // the imports name "node.exe", but the functions live in whatever executable
 // loaded the addon, a renamed node.exe or Electron included. When the
 // loader asks for node.exe, hand it that executable's own module instead.

