@@ -138,6 +138,19 @@ Napi::Value ClaimFile(const Napi::CallbackInfo& info) {
   });
 }
 
+// How attempt() and attemptOn() tell what they found, in one number: the
+// handle when it holds the lock, the handle negated when another holder has
+// it, 0 when the file at the path is stale.
+double SignedHandle(uint32_t file_id, Found found) {
+  const double handle = static_cast<double>(file_id);
+  switch (found) {
+    case Found::kLocked: return handle;
+    case Found::kHeld: return -handle;
+    case Found::kStale: break;
+  }
+  return 0;
+}
+
 // attempt(path, pid, promptJson, started): one attempt at the lock in one
 // call (see LockFile::Attempt): opens the path (creating the file), locks,
 // claims with the record stamped `started` (ms since the epoch). Returns
@@ -164,19 +177,49 @@ Napi::Value AttemptLock(const Napi::CallbackInfo& info) {
   if (!status.ok()) return ThrowStatus(env, status);
   FileTable* files = FilesOf(info);
   const uint32_t file_id = files->Add(handle, std::move(path), id);
+  LockRequest request;
+  request.prompt_json = &prompt_json;
+  request.pid = static_cast<uint32_t>(pid);
+  request.started_ms = static_cast<int64_t>(started_ms);
+  request.patience_ms = kProbePatienceMs;
   Found found = Found::kHeld;
-  status = files->Find(file_id)->Attempt(static_cast<uint32_t>(pid), prompt_json,
-                                          static_cast<int64_t>(started_ms), kProbePatienceMs,
-                                          &found);
+  status = files->Find(file_id)->Attempt(&request, &found);
   if (!status.ok() || found == Found::kStale) files->Close(file_id);
   if (!status.ok()) return ThrowStatus(env, status);
-  const double handle_id = static_cast<double>(file_id);
-  switch (found) {
-    case Found::kLocked: return Napi::Number::New(env, handle_id);
-    case Found::kHeld: return Napi::Number::New(env, -handle_id);
-    case Found::kStale: break;
+  return Napi::Number::New(env, SignedHandle(file_id, found));
+}
+
+// attemptOn(handle, pid, promptJson, started[, shared]): attempt() on a
+// handle already open, for the try that precedes a wait and each try of
+// the poll (lib/poll-wait.ts): locks (LOCK_SH when `shared`), claims unless
+// promptJson is null (no record: a FileLock), and when refused checks that
+// the path still names the file. Returns as attempt() does, but the handle
+// stays open whatever the outcome: its caller owns it.
+Napi::Value AttemptOn(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  LockFile* file = OpenFileArg(info);
+  uint64_t pid = 0;
+  std::string prompt_json;
+  uint64_t started_ms = 0;
+  bool shared = false;
+  const bool claims = !info[2].IsNull();
+  if (file == nullptr || !IntegerArg(info, 1, "pid", UINT32_MAX, &pid) ||
+      (claims && !StringArg(info, 2, "promptJson", &prompt_json)) ||
+      !IntegerArg(info, 3, "started", kMaxSafeInteger, &started_ms) ||
+      (info.Length() > 4 && !BoolArg(info, 4, "shared", &shared))) {
+    return env.Undefined();
   }
-  return Napi::Number::New(env, 0);
+  LockRequest request;
+  request.shared = shared;
+  request.prompt_json = claims ? &prompt_json : nullptr;
+  request.pid = static_cast<uint32_t>(pid);
+  request.started_ms = static_cast<int64_t>(started_ms);
+  request.check_path = true;
+  Found found = Found::kHeld;
+  const Status status = file->Attempt(&request, &found);
+  return Reply(env, status, [&] {
+    return Napi::Number::New(env, SignedHandle(info[0].As<Napi::Number>().Uint32Value(), found));
+  });
 }
 
 // read(handle, maxBytes): string; fails with EFBIG when the file is larger
@@ -374,6 +417,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("open", Napi::Function::New(env, Open, "open", files));
   exports.Set("tryLock", Napi::Function::New(env, TryLockFile, "tryLock", files));
   exports.Set("attempt", Napi::Function::New(env, AttemptLock, "attempt", files));
+  exports.Set("attemptOn", Napi::Function::New(env, AttemptOn, "attemptOn", files));
   exports.Set("claim", Napi::Function::New(env, ClaimFile, "claim", files));
   exports.Set("read", Napi::Function::New(env, Read, "read", files));
   exports.Set("probe", Napi::Function::New(env, Probe, "probe", files));

@@ -40,12 +40,26 @@ Status LockFile::ClaimAt(uint32_t pid, const std::string& prompt_json, int64_t s
   return status;
 }
 
-Status LockFile::Attempt(uint32_t pid, const std::string& prompt_json, int64_t started_ms,
-                         int64_t patience_ms, Found* found) {
+Status LockFile::Attempt(LockRequest* request, Found* found) {
   bool locked = false;
-  Status status = TryLock(handle_, false, &locked);
+  Status status = request->shared ? TryLock(handle_, true, &locked)
+                                  : LockExclusive(request->patience_ms, &locked);
+  if (!status.ok()) return status;
+  if (!locked) return Refused(request->check_path, found);
+  MarkLocked();
+  *found = Found::kLocked;
+  if (request->prompt_json == nullptr) return status;
+  if (request->started_ms < 0) request->started_ms = NowMs();
+  bool claimed = false;
+  status = ClaimAt(request->pid, *request->prompt_json, request->started_ms, true, &claimed);
+  if (!claimed) *found = Found::kStale;
+  return status;
+}
+
+Status LockFile::LockExclusive(int64_t patience_ms, bool* locked) {
+  Status status = TryLock(handle_, false, locked);
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(patience_ms);
-  while (status.ok() && !locked && patience_ms > 0) {
+  while (status.ok() && !*locked && patience_ms > 0) {
     // Refused by a holder, or only by probes (isLocked, status), which hold
     // a shared lock for a microsecond or two. A shared lock we can take
     // proves there is no holder: drop it and try again (flock() would
@@ -55,18 +69,21 @@ Status LockFile::Attempt(uint32_t pid, const std::string& prompt_json, int64_t s
     status = TryLock(handle_, true, &unheld);
     if (!status.ok() || !unheld) break;
     Unlock(handle_);
-    status = TryLock(handle_, false, &locked);
+    status = TryLock(handle_, false, locked);
     if (std::chrono::steady_clock::now() > deadline) break;
   }
-  if (!status.ok()) return status;
-  if (!locked) {
-    *found = Found::kHeld;
-    return status;
-  }
-  MarkLocked();
-  bool claimed = false;
-  status = ClaimAt(pid, prompt_json, started_ms, true, &claimed);
-  *found = claimed ? Found::kLocked : Found::kStale;
+  return status;
+}
+
+Status LockFile::Refused(bool check_path, Found* found) const {
+  *found = Found::kHeld;
+  if (!check_path) return Status{};
+  Identity identity = Identity::kSame;
+  long long size = -1;
+  const Status status = Identify(&identity, &size);
+  // Moved, deleted or replaced (or linked): waiting on it would wait for a
+  // lock that nobody who opens the path will ever take.
+  if (status.ok() && identity != Identity::kSame) *found = Found::kStale;
   return status;
 }
 

@@ -24,10 +24,6 @@
 namespace loop_lock {
 namespace {
 
-// Outcomes reported to JavaScript (besides a failure).
-constexpr uint32_t kLocked = 0;  // locked (and, for wait, claimed)
-constexpr uint32_t kStale = 1;   // the file at the path is no longer ours: reopen
-
 // Backoff of the safety-net poll, in milliseconds. After any wake-up that
 // does not get the lock it restarts at the shortest delay: a holder's close
 // is reported a moment before the kernel drops its flock (fsnotify_close
@@ -79,16 +75,22 @@ uint64_t NextDelay(uint64_t delay, Wake wake) {
   return wake == Wake::kTimer ? std::clamp(delay * 2, kFirstRetryMs, kMaxRetryMs) : kFirstRetryMs;
 }
 
-// One try of a wait: takes the lock if it is free; otherwise, when
-// check_path, tells whether the path still names the file being waited on.
-// A close of the file cannot move it, so close events skip that lstat; a
-// rename of any directory above it sends no event here at all, which is why
-// every backoff tick checks.
-Status TryOnce(LockFile* file, bool shared, bool check_path, bool* locked, Identity* identity) {
-  Status status = TryLock(file->handle(), shared, locked);
-  if (!status.ok() || *locked || !check_path) return status;
-  long long size = -1;
-  return file->Identify(identity, &size);
+// One try of a wait (LockFile::Attempt), claiming for `pid` unless
+// prompt_json is null. When refused it checks that the path still names the
+// file, unless the file's close woke it: a close cannot move the file; a
+// rename of any directory above it sends no event here at all, which is
+// why every backoff tick checks. The record is stamped when the lock is
+// taken: *started_ms.
+Status TryOnce(LockFile* file, bool shared, uint32_t pid, const std::string* prompt_json,
+               Wake wake, Found* found, int64_t* started_ms) {
+  LockRequest request;
+  request.shared = shared;
+  request.prompt_json = prompt_json;
+  request.pid = pid;
+  request.check_path = wake != Wake::kClosed;
+  const Status status = file->Attempt(&request, found);
+  *started_ms = request.started_ms;
+  return status;
 }
 
 // All waits of one environment (the main thread or a worker), and the
@@ -121,7 +123,7 @@ class WaitManager final
   // Settle a wait by calling it back, or, when the outcome cannot be built
   // (JavaScript can no longer run), by dropping it.
   void Fail(Wait* wait, const Status& status);
-  void Report(Wait* wait, uint32_t outcome, int64_t started_ms = -1);
+  void Report(Wait* wait, Found found, int64_t started_ms = -1);
   void Deliver(Wait* wait, size_t argc, const napi_value* argv);
   // A finished or cancelled wait leaves the table at once (Detach), and
   // gives back its watch and timer after its callback (Dispose).
@@ -225,30 +227,17 @@ void WaitManager::Attempt(Wait* wait, Wake wake) {
   // longer run JavaScript before that. Either way nobody is left to take
   // the lock this wait would get.
   if (file == nullptr || !CanRunJavaScript(env_)) return Cancel(wait->id);
-  bool locked = false;
-  Identity identity = Identity::kSame;
-  Status status = TryOnce(file, wait->shared, wake != Wake::kClosed, &locked, &identity);
+  // Claimed here, in the callback that woke up, rather than by calls from
+  // JavaScript: the first microseconds after a wake-up run on cold caches,
+  // and every crossing into JavaScript and back costs several times what
+  // it does warm.
+  Found found = Found::kHeld;
+  int64_t started_ms = -1;
+  const Status status = TryOnce(file, wait->shared, wait->pid,
+                                wait->claims ? &wait->prompt_json : nullptr, wake, &found,
+                                &started_ms);
   if (!status.ok()) return Fail(wait, status);
-  if (locked && !wait->claims) {
-    file->MarkLocked();
-    return Report(wait, kLocked);
-  }
-  if (locked) {
-    // Claimed here, in the callback that woke up, rather than by calls from
-    // JavaScript: the first microseconds after a wake-up run on cold caches,
-    // and every crossing into JavaScript and back costs several times what
-    // it does warm.
-    file->MarkLocked();
-    bool claimed = false;
-    int64_t started_ms = 0;
-    status = file->Claim(wait->pid, wait->prompt_json, true, &claimed, &started_ms);
-    if (!status.ok()) return Fail(wait, status);
-    if (!claimed) return Report(wait, kStale);
-    return Report(wait, kLocked, started_ms);
-  }
-  // Moved, deleted or replaced: waiting on it would wait for a lock that
-  // nobody who opens the path will ever take.
-  if (identity != Identity::kSame) return Report(wait, kStale);
+  if (found != Found::kHeld) return Report(wait, found, started_ms);
   wait->delay = NextDelay(wait->delay, wake);
   Arm(wait, wait->delay);
 }
@@ -260,11 +249,11 @@ void WaitManager::Fail(Wait* wait, const Status& status) {
 }
 
 // Called back as Node calls back: (failure) or (null, outcome[, started]).
-void WaitManager::Report(Wait* wait, uint32_t outcome, int64_t started_ms) {
+void WaitManager::Report(Wait* wait, Found found, int64_t started_ms) {
   napi_value args[3];
-  const size_t argc = started_ms < 0 ? 2 : 3;
+  const size_t argc = found == Found::kLocked && started_ms >= 0 ? 3 : 2;
   if (napi_get_null(env_, &args[0]) != napi_ok ||
-      napi_create_uint32(env_, outcome, &args[1]) != napi_ok ||
+      napi_create_uint32(env_, static_cast<uint32_t>(found), &args[1]) != napi_ok ||
       (argc == 3 &&
        napi_create_double(env_, static_cast<double>(started_ms), &args[2]) != napi_ok)) {
     return Cancel(wait->id);
@@ -461,9 +450,11 @@ void WaitManager::MaybeFinishTeardown() {
   delete this;
 }
 
-// lockBlocking(handle, directory, name, shared): kLocked once flock(LOCK_SH
-// or LOCK_EX) is held, kStale when the path no longer names the file, or nothing once the
-// environment can no longer run JavaScript.
+// lockBlocking(handle, directory, name, shared[, pid, promptJson]): once
+// flock(LOCK_SH or LOCK_EX) is held, the record's stamp (ms since the epoch)
+// when it claimed for pid, Found::kLocked when promptJson is absent or null
+// (no record: a FileLock); Found::kStale when the path no longer names the
+// file; or nothing once the environment can no longer run JavaScript.
 //
 // Waits as acquire() does, on inotify and the backoff poll, but in this
 // thread: never inside flock(LOCK_EX), which nothing can interrupt short of
@@ -475,23 +466,30 @@ void WaitManager::MaybeFinishTeardown() {
 napi_value Block(napi_env env, FileTable* files, WaitManager* manager,
                  const Napi::CallbackInfo& info) {
   LockFile* file = FileArg(info, files);
-  std::string directory, name;
+  std::string directory, name, prompt_json;
   bool shared = false;
+  uint64_t pid = 0;
+  const bool claims = info.Length() > 5 && !info[5].IsNull() && !info[5].IsUndefined();
   if (file == nullptr || !StringArg(info, 1, "directory", &directory) ||
-      !StringArg(info, 2, "name", &name) || !BoolArg(info, 3, "shared", &shared)) {
+      !StringArg(info, 2, "name", &name) || !BoolArg(info, 3, "shared", &shared) ||
+      (claims && (!IntegerArg(info, 4, "pid", UINT32_MAX, &pid) ||
+                  !StringArg(info, 5, "promptJson", &prompt_json)))) {
     return nullptr;
   }
-  bool locked = false;
-  Identity identity = Identity::kSame;
-  Status status = TryOnce(file, shared, false, &locked, &identity);
-  if (status.ok() && !locked) {
+  const std::string* record = claims ? &prompt_json : nullptr;
+  Found found = Found::kHeld;
+  int64_t started_ms = -1;
+  Status status = TryOnce(file, shared, static_cast<uint32_t>(pid), record, Wake::kClosed,
+                          &found, &started_ms);
+  if (status.ok() && found == Found::kHeld) {
     // In place before the next try, so a release in between is not lost.
     const int watch = manager == nullptr ? -1 : manager->Watch(directory);
     Wake wake = Wake::kClosed;
     uint64_t delay = 0;
     do {
-      status = TryOnce(file, shared, wake != Wake::kClosed, &locked, &identity);
-      if (!status.ok() || locked || identity != Identity::kSame) break;
+      status = TryOnce(file, shared, static_cast<uint32_t>(pid), record, wake, &found,
+                       &started_ms);
+      if (!status.ok() || found != Found::kHeld) break;
       delay = NextDelay(delay, wake);
       if (manager != nullptr) {
         wake = manager->Sleep(watch, name, delay);
@@ -505,11 +503,10 @@ napi_value Block(napi_env env, FileTable* files, WaitManager* manager,
   napi_value outcome = nullptr;
   if (!status.ok()) {
     ThrowFailure(env, status);
-  } else if (locked) {
-    file->MarkLocked();
-    napi_create_uint32(env, kLocked, &outcome);
-  } else if (identity != Identity::kSame) {
-    napi_create_uint32(env, kStale, &outcome);
+  } else if (found == Found::kLocked && claims) {
+    napi_create_double(env, static_cast<double>(started_ms), &outcome);
+  } else if (found != Found::kHeld) {
+    napi_create_uint32(env, static_cast<uint32_t>(found), &outcome);
   }
   return outcome;
 }
