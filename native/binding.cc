@@ -14,8 +14,10 @@
 #include "arguments.h"
 #include "delivery.h"
 #include "lock_core.h"
+#include "file_table.h"
 #include "lock_file.h"
 #include "lock_owner.h"
+#include "notifier.h"
 #include "process.h"
 #include "record.h"
 #include "waiter.h"
@@ -138,17 +140,28 @@ Napi::Value ClaimFile(const Napi::CallbackInfo& info) {
   });
 }
 
-// How attempt() and attemptOn() tell what they found, in one number: the
-// handle when it holds the lock, the handle negated when another holder has
-// it, 0 when the file at the path is stale.
-double SignedHandle(uint32_t file_id, Found found) {
-  const double handle = static_cast<double>(file_id);
-  switch (found) {
-    case Found::kLocked: return handle;
-    case Found::kHeld: return -handle;
-    case Found::kStale: break;
+// pid, promptJson and started from info[index] on: the record an attempt
+// writes. A null promptJson, where `optional`, asks for none (a FileLock).
+bool RecordArgs(const Napi::CallbackInfo& info, size_t index, bool optional,
+                std::string* prompt_json, LockRequest* request) {
+  uint64_t pid = 0;
+  uint64_t started_ms = 0;
+  const bool none = optional && info[index + 1].IsNull();
+  if (!IntegerArg(info, index, "pid", UINT32_MAX, &pid) ||
+      (!none && !StringArg(info, index + 1, "promptJson", prompt_json)) ||
+      !IntegerArg(info, index + 2, "started", kMaxSafeInteger, &started_ms)) {
+    return false;
   }
-  return 0;
+  request->prompt_json = none ? nullptr : prompt_json;
+  request->pid = static_cast<uint32_t>(pid);
+  request->started_ms = static_cast<int64_t>(started_ms);
+  return true;
+}
+
+// What attempt() and attemptOn() found, in one number (see AttemptLock).
+double SignedHandle(uint32_t file_id, Found found) {
+  if (found == Found::kStale) return 0;
+  return found == Found::kHeld ? -static_cast<double>(file_id) : file_id;
 }
 
 // attempt(path, pid, promptJson, started): one attempt at the lock in one
@@ -161,13 +174,10 @@ double SignedHandle(uint32_t file_id, Found found) {
 // than three more calls into the addon.
 Napi::Value AttemptLock(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  std::string path;
-  uint64_t pid = 0;
-  std::string prompt_json;
-  uint64_t started_ms = 0;
-  if (!StringArg(info, 0, "path", &path) || !IntegerArg(info, 1, "pid", UINT32_MAX, &pid) ||
-      !StringArg(info, 2, "promptJson", &prompt_json) ||
-      !IntegerArg(info, 3, "started", kMaxSafeInteger, &started_ms)) {
+  std::string path, prompt_json;
+  LockRequest request;
+  request.patience_ms = kProbePatienceMs;
+  if (!StringArg(info, 0, "path", &path) || !RecordArgs(info, 1, false, &prompt_json, &request)) {
     return env.Undefined();
   }
   if (!IsUsablePath(path.data(), path.size())) return ThrowStatus(env, Status{-UV_EINVAL, "open"});
@@ -177,11 +187,6 @@ Napi::Value AttemptLock(const Napi::CallbackInfo& info) {
   if (!status.ok()) return ThrowStatus(env, status);
   FileTable* files = FilesOf(info);
   const uint32_t file_id = files->Add(handle, std::move(path), id);
-  LockRequest request;
-  request.prompt_json = &prompt_json;
-  request.pid = static_cast<uint32_t>(pid);
-  request.started_ms = static_cast<int64_t>(started_ms);
-  request.patience_ms = kProbePatienceMs;
   Found found = Found::kHeld;
   status = files->Find(file_id)->Attempt(&request, &found);
   if (!status.ok() || found == Found::kStale) files->Close(file_id);
@@ -198,23 +203,13 @@ Napi::Value AttemptLock(const Napi::CallbackInfo& info) {
 Napi::Value AttemptOn(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   LockFile* file = OpenFileArg(info);
-  uint64_t pid = 0;
   std::string prompt_json;
-  uint64_t started_ms = 0;
-  bool shared = false;
-  const bool claims = !info[2].IsNull();
-  if (file == nullptr || !IntegerArg(info, 1, "pid", UINT32_MAX, &pid) ||
-      (claims && !StringArg(info, 2, "promptJson", &prompt_json)) ||
-      !IntegerArg(info, 3, "started", kMaxSafeInteger, &started_ms) ||
-      (info.Length() > 4 && !BoolArg(info, 4, "shared", &shared))) {
+  LockRequest request;
+  request.check_path = true;
+  if (file == nullptr || !RecordArgs(info, 1, true, &prompt_json, &request) ||
+      (info.Length() > 4 && !BoolArg(info, 4, "shared", &request.shared))) {
     return env.Undefined();
   }
-  LockRequest request;
-  request.shared = shared;
-  request.prompt_json = claims ? &prompt_json : nullptr;
-  request.pid = static_cast<uint32_t>(pid);
-  request.started_ms = static_cast<int64_t>(started_ms);
-  request.check_path = true;
   Found found = Found::kHeld;
   const Status status = file->Attempt(&request, &found);
   return Reply(env, status, [&] {
@@ -434,8 +429,10 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("formatTimestamp", Napi::Function::New(env, FormatTimestamp, "formatTimestamp"));
 #endif
   if (RunsOnNode(env)) {
-    InitWaiter(env, exports, files);
-    InitWatcher(env, exports);
+    // One notifier, owned by both (each lets go of it at teardown).
+    Notifier* notifier = Notifier::Create(env, 2);
+    InitWaiter(env, exports, files, notifier);
+    InitWatcher(env, exports, notifier);
   } else {
     InitBlockingWait(env, exports, files);
   }
