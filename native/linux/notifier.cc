@@ -40,6 +40,11 @@ uint32_t KindsOf(uint32_t mask) {
   return kinds;
 }
 
+// How many changes read outside the event loop are kept for it: as many as
+// the kernel queues by default (max_queued_events). Beyond that, as the
+// kernel does, one kChangesLost stands for the rest.
+constexpr size_t kMaxHeld = 16384;
+
 // A change read outside the event loop, kept to be told on it.
 struct HeldChange {
   int watch;
@@ -69,6 +74,7 @@ class InotifyNotifier final : public Notifier, private Inotify::Owner {
   void OnInotifyIdle() override { CloseInotify(); }
   void OnInotifyClosed() override;
   void MaybeDelete();
+  void Hold(const Change& change);
 
   uv_loop_t* loop_;
   Inotify* inotify_ = nullptr;
@@ -179,11 +185,19 @@ bool InotifyNotifier::Block(int watch, uint64_t timeout_ms,
   if (poll(&entry, 1, static_cast<int>(timeout_ms)) <= 0) return false;
   const bool read_any = Read([this, &seen](const Change& change) {
     seen(change);
-    held_.push_back(HeldChange{change.watch, change.kinds, std::string(change.name)});
+    Hold(change);
   });
   // The clients hear of them as soon as the event loop runs again.
   if (!held_.empty()) inotify_->Defer();
   return read_any;
+}
+
+void InotifyNotifier::Hold(const Change& change) {
+  if (held_.size() < kMaxHeld) {
+    held_.push_back(HeldChange{change.watch, change.kinds, std::string(change.name)});
+  } else if (held_.back().kinds != kChangesLost) {
+    held_.push_back(HeldChange{-1, kChangesLost, ""});
+  }
 }
 
 }  // namespace
