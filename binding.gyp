@@ -2,7 +2,7 @@
   "targets": [
     {
       "target_name": "loop_lock",
-      "sources": ["native/lock_core.cc", "native/lock_file.cc", "native/record.cc", "native/delivery.cc", "native/inotify.cc", "native/waiter.cc", "native/watcher.cc", "native/binding.cc"],
+      "sources": ["native/lock_core.cc", "native/lock_file.cc", "native/file_table.cc", "native/record.cc", "native/delivery.cc", "native/waiter.cc", "native/blocking_wait.cc", "native/watcher.cc", "native/binding.cc"],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       # The lowest Node-API version whose functions the addon calls: the
       # waiter's napi_add_async_cleanup_hook needs 8 (env cleanup hooks 3,
@@ -41,8 +41,14 @@
             "GCC_SYMBOLS_PRIVATE_EXTERN": "YES"
           }
         }],
+        # The environment's notifier (native/notifier.h): inotify on Linux,
+        # none elsewhere, where waits and watch() poll.
         ["OS == 'linux'", {
+          "sources": ["native/linux/inotify.cc", "native/linux/notifier.cc"],
           "defines": ["_FORTIFY_SOURCE=2"]
+        }],
+        ["OS != 'linux'", {
+          "sources": ["native/no_notifier.cc"]
         }]
       ]
     }

@@ -1,4 +1,4 @@
-import { claim, MAX_REOPENS, replacedTooOften } from './acquire.js';
+import { MAX_REOPENS, replacedTooOften } from './acquire.js';
 import { LockError, type NativeFailure, toLockError } from './errors.js';
 import { checkFilesystem } from './filesystem.js';
 import { Holding, type LockGuard } from './guard.js';
@@ -134,22 +134,24 @@ export class AsyncAcquire {
     try {
       for (;;) {
         const handle = openForLock(binding, this.#lockPath);
-        let guard: LockGuard | null;
+        const started = Date.now();
+        let found: number;
         try {
           checkFilesystem(binding, handle, this.#lockPath, this.#policy);
-          if (!binding.tryLock(handle, false)) {
+          found = binding.attemptOn(handle, process.pid, this.#promptJson, started);
+          if (found < 0) {
             this.#holding = new Holding(handle, this.#lockPath, process.pid, this.#prompt);
             this.#state = 'waiting';
             const claim = { pid: process.pid, promptJson: this.#promptJson };
             this.#wait = startWait(binding, handle, this.#lockPath, false, claim, this.#onWait);
             return;
           }
-          guard = claim(binding, handle, this.#lockPath, this.#prompt, this.#promptJson);
         } catch (error) {
           if (this.#holding === null) binding.close(handle);
           throw error;
         }
-        if (guard !== null) return this.#settle(null, guard);
+        if (found > 0) return this.#settle(null, Holding.held(handle, this.#lockPath, process.pid, this.#prompt, started));
+        binding.close(handle);
         if (++this.#reopens > MAX_REOPENS) return this.#settle(replacedTooOften(this.#lockPath));
       }
     } catch (error) {

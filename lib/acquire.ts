@@ -13,29 +13,6 @@ import { holderThrough } from './status.js';
 // being fought over, and looping forever would hide it.
 export const MAX_REOPENS = 64;
 
-/**
- * Finishes an acquisition once `handle` is locked: checks that the locked
- * inode is still the one at the path (the file may have been deleted or
- * replaced between open() and flock(), and a lock on an unlinked inode
- * excludes nobody), then writes the metadata in place, all in one call
- * (`binding.claim`). Returns `null`, with the handle closed, when the file
- * is stale and the caller must reopen.
- */
-export function claim(
-  binding: Binding,
-  handle: Handle,
-  lockPath: string,
-  prompt: string,
-  promptJson: string,
-): LockGuard | null {
-  const started = binding.claim(handle, process.pid, promptJson);
-  if (started === null) {
-    binding.close(handle);
-    return null;
-  }
-  return Holding.held(handle, lockPath, process.pid, prompt, started);
-}
-
 export function replacedTooOften(lockPath: string): LockError {
   return new LockError(`EAGAIN: lock file '${lockPath}' was replaced ${MAX_REOPENS} times while being locked`, {
     code: 'EAGAIN',
@@ -86,43 +63,40 @@ function checkFilesystemOfLock(binding: Binding, lockPath: string, policy: Resol
   }
 }
 
-/** `acquireBlocking()`: opens, waits for the lock and claims, reopening while the file turns out stale. */
+/**
+ * `acquireBlocking()`: opens, then waits for the lock and claims it in one
+ * call, reopening while the file turns out stale. Stale outcomes are not
+ * counted against MAX_REOPENS, as acquire()'s are not: each took a
+ * filesystem event, and the wait goes on however often a peer replaces
+ * the file.
+ */
 export function acquireWaiting({ lockPath, policy }: Resolved, prompt: unknown): LockGuard {
   const promptJson = encodePrompt(prompt, lockPath);
   const binding = native();
-  // Only reopens right after locking count: a wait that saw its file go
-  // stale took a filesystem event to get there, and goes on waiting however
-  // often a peer replaces the file (as acquire() does).
-  for (let reopens = 0; reopens <= MAX_REOPENS; ) {
+  for (;;) {
     const handle = openForLock(binding, lockPath);
-    let outcome: WaitOutcome;
+    let started: number;
     try {
       checkFilesystem(binding, handle, lockPath, policy);
-      outcome = lockWaiting(binding, handle, lockPath);
+      started = lockWaiting(binding, handle, lockPath, promptJson);
     } catch (error) {
       binding.close(handle);
       throw toLockError(error, lockPath);
     }
-    if (outcome === WaitOutcome.Stale) {
-      binding.close(handle);
-      continue;
-    }
-    const guard = claim(binding, handle, lockPath, prompt as string, promptJson);
-    if (guard !== null) return guard;
-    reopens++;
+    if (started !== WaitOutcome.Stale) return Holding.held(handle, lockPath, process.pid, prompt as string, started);
+    binding.close(handle);
   }
-  throw replacedTooOften(lockPath);
 }
 
-/** Waits in this thread until `handle` is locked, or its file is stale. */
-function lockWaiting(binding: Binding, handle: Handle, lockPath: string): WaitOutcome {
+/** Waits in this thread until `handle` is locked and claimed (the record's stamp), or its file is stale. */
+function lockWaiting(binding: Binding, handle: Handle, lockPath: string, promptJson: string): number {
   if (heldByThisThread(binding.fileKey(handle))) {
     throw new LockError(
       `EDEADLK: this thread already holds lock '${lockPath}'; acquireBlocking() would wait for itself forever`,
       { code: 'EDEADLK', path: lockPath },
     );
   }
-  const outcome = binding.lockBlocking(handle, dirname(lockPath), basename(lockPath), false);
+  const outcome = binding.lockBlocking(handle, dirname(lockPath), basename(lockPath), false, process.pid, promptJson);
   if (outcome !== undefined) return outcome;
   // This thread is being torn down; nothing will see this.
   throw new LockError(`EINTR: the wait for lock '${lockPath}' ended with its thread`, {

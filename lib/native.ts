@@ -84,16 +84,37 @@ export interface Binding {
    * directory of the path is missing, and with EMLINK as `claim` does.
    */
   attempt(path: string, pid: number, promptJson: string, started: number): number;
+  /**
+   * `attempt` on a handle already open, for the try before a wait and each
+   * try of the poll: flock(LOCK_SH when `shared`, else LOCK_EX, without the
+   * probes' patience), then the claim unless `promptJson` is null (no
+   * record: a FileLock; `pid` is then ignored); when refused, whether the
+   * path still names the file. Returns as `attempt` does (the handle, the
+   * handle negated, 0 when stale), but leaves the handle open whatever it
+   * found: its caller owns it.
+   */
+  attemptOn(handle: Handle, pid: number, promptJson: string | null, started: number, shared?: boolean): number;
   /** flock(LOCK_NB): true when taken, false when another holder conflicts. */
   tryLock(handle: Handle, shared: boolean): boolean;
   /**
    * Waits in the calling thread until flock(LOCK_SH when `shared`, else
    * LOCK_EX) on `handle` succeeds, as `wait` does on the event loop
-   * (`directory` and `name` locate the file), but does not claim it. Returns undefined only when the thread's
-   * environment is being torn down (a worker's termination), after which
-   * no JavaScript runs.
+   * (`directory` and `name` locate the file), and claims it for `pid` as
+   * `wait` does. Returns the record's stamp (ms since the epoch) once
+   * locked and claimed; `WaitOutcome.Locked` once locked when `promptJson`
+   * is absent or null (no record: a FileLock); `WaitOutcome.Stale` when the
+   * file at the path is no longer the handle's. Returns undefined only when
+   * the thread's environment is being torn down (a worker's termination),
+   * after which no JavaScript runs.
    */
-  lockBlocking(handle: Handle, directory: string, name: string, shared: boolean): WaitOutcome | undefined;
+  lockBlocking(
+    handle: Handle,
+    directory: string,
+    name: string,
+    shared: boolean,
+    pid?: number,
+    promptJson?: string | null,
+  ): number | undefined;
   /**
    * Once the lock is taken: checks that the file at the path is still the
    * one opened, and writes the record (see native/record.h), stamped now.

@@ -2,7 +2,7 @@ import { type FSWatcher, watch } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import { clearImmediate, clearTimeout, setImmediate, setTimeout } from 'node:timers';
 import type { NativeFailure } from './errors.js';
-import { type Binding, type Handle, Identity, WaitOutcome } from './native.js';
+import { type Binding, type Handle, WaitOutcome } from './native.js';
 import type { Claim, PendingWait, WaitCallback } from './wait.js';
 
 // The backoff of the poll: the same bounds as the addon's safety net, so a
@@ -73,15 +73,15 @@ export class PollWait implements PendingWait {
 
   #attempt(woken: boolean): void {
     if (this.#done) return;
+    const claim = this.#claim;
+    const started = Date.now();
     let outcome: WaitOutcome;
-    let started: number | undefined;
     try {
-      if (this.#binding.tryLock(this.#handle, this.#shared)) {
-        const claim = this.#claim;
-        const stamp = claim === null ? null : this.#binding.claim(this.#handle, claim.pid, claim.promptJson);
-        outcome = claim !== null && stamp === null ? WaitOutcome.Stale : WaitOutcome.Locked;
-        started = stamp ?? undefined;
-      } else if (this.#binding.identity(this.#handle) !== Identity.Same) {
+      // One crossing per try: lock, claim, and when refused the path check.
+      const found = this.#binding.attemptOn(this.#handle, claim?.pid ?? 0, claim?.promptJson ?? null, started, this.#shared);
+      if (found > 0) {
+        outcome = WaitOutcome.Locked;
+      } else if (found === 0) {
         outcome = WaitOutcome.Stale;
       } else {
         // After an event, try again soon: a holder's close is reported a
@@ -96,8 +96,8 @@ export class PollWait implements PendingWait {
       return;
     }
     this.cancel();
-    if (started === undefined) this.#callback(null, outcome);
-    else this.#callback(null, outcome, started);
+    if (outcome === WaitOutcome.Locked && claim !== null) this.#callback(null, outcome, started);
+    else this.#callback(null, outcome);
   }
 }
 

@@ -21,7 +21,7 @@
 
 #include "delivery.h"
 #include "lock_core.h"
-#include "lock_file.h"
+#include "file_table.h"
 
 namespace loop_lock {
 

@@ -14,8 +14,10 @@
 #include "arguments.h"
 #include "delivery.h"
 #include "lock_core.h"
+#include "file_table.h"
 #include "lock_file.h"
 #include "lock_owner.h"
+#include "notifier.h"
 #include "process.h"
 #include "record.h"
 #include "waiter.h"
@@ -138,6 +140,30 @@ Napi::Value ClaimFile(const Napi::CallbackInfo& info) {
   });
 }
 
+// pid, promptJson and started from info[index] on: the record an attempt
+// writes. A null promptJson, where `optional`, asks for none (a FileLock).
+bool RecordArgs(const Napi::CallbackInfo& info, size_t index, bool optional,
+                std::string* prompt_json, LockRequest* request) {
+  uint64_t pid = 0;
+  uint64_t started_ms = 0;
+  const bool none = optional && info[index + 1].IsNull();
+  if (!IntegerArg(info, index, "pid", UINT32_MAX, &pid) ||
+      (!none && !StringArg(info, index + 1, "promptJson", prompt_json)) ||
+      !IntegerArg(info, index + 2, "started", kMaxSafeInteger, &started_ms)) {
+    return false;
+  }
+  request->prompt_json = none ? nullptr : prompt_json;
+  request->pid = static_cast<uint32_t>(pid);
+  request->started_ms = static_cast<int64_t>(started_ms);
+  return true;
+}
+
+// What attempt() and attemptOn() found, in one number (see AttemptLock).
+double SignedHandle(uint32_t file_id, Found found) {
+  if (found == Found::kStale) return 0;
+  return found == Found::kHeld ? -static_cast<double>(file_id) : file_id;
+}
+
 // attempt(path, pid, promptJson, started): one attempt at the lock in one
 // call (see LockFile::Attempt): opens the path (creating the file), locks,
 // claims with the record stamped `started` (ms since the epoch). Returns
@@ -148,13 +174,10 @@ Napi::Value ClaimFile(const Napi::CallbackInfo& info) {
 // than three more calls into the addon.
 Napi::Value AttemptLock(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  std::string path;
-  uint64_t pid = 0;
-  std::string prompt_json;
-  uint64_t started_ms = 0;
-  if (!StringArg(info, 0, "path", &path) || !IntegerArg(info, 1, "pid", UINT32_MAX, &pid) ||
-      !StringArg(info, 2, "promptJson", &prompt_json) ||
-      !IntegerArg(info, 3, "started", kMaxSafeInteger, &started_ms)) {
+  std::string path, prompt_json;
+  LockRequest request;
+  request.patience_ms = kProbePatienceMs;
+  if (!StringArg(info, 0, "path", &path) || !RecordArgs(info, 1, false, &prompt_json, &request)) {
     return env.Undefined();
   }
   if (!IsUsablePath(path.data(), path.size())) return ThrowStatus(env, Status{-UV_EINVAL, "open"});
@@ -165,18 +188,33 @@ Napi::Value AttemptLock(const Napi::CallbackInfo& info) {
   FileTable* files = FilesOf(info);
   const uint32_t file_id = files->Add(handle, std::move(path), id);
   Found found = Found::kHeld;
-  status = files->Find(file_id)->Attempt(static_cast<uint32_t>(pid), prompt_json,
-                                          static_cast<int64_t>(started_ms), kProbePatienceMs,
-                                          &found);
+  status = files->Find(file_id)->Attempt(&request, &found);
   if (!status.ok() || found == Found::kStale) files->Close(file_id);
   if (!status.ok()) return ThrowStatus(env, status);
-  const double handle_id = static_cast<double>(file_id);
-  switch (found) {
-    case Found::kLocked: return Napi::Number::New(env, handle_id);
-    case Found::kHeld: return Napi::Number::New(env, -handle_id);
-    case Found::kStale: break;
+  return Napi::Number::New(env, SignedHandle(file_id, found));
+}
+
+// attemptOn(handle, pid, promptJson, started[, shared]): attempt() on a
+// handle already open, for the try that precedes a wait and each try of
+// the poll (lib/poll-wait.ts): locks (LOCK_SH when `shared`), claims unless
+// promptJson is null (no record: a FileLock), and when refused checks that
+// the path still names the file. Returns as attempt() does, but the handle
+// stays open whatever the outcome: its caller owns it.
+Napi::Value AttemptOn(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  LockFile* file = OpenFileArg(info);
+  std::string prompt_json;
+  LockRequest request;
+  request.check_path = true;
+  if (file == nullptr || !RecordArgs(info, 1, true, &prompt_json, &request) ||
+      (info.Length() > 4 && !BoolArg(info, 4, "shared", &request.shared))) {
+    return env.Undefined();
   }
-  return Napi::Number::New(env, 0);
+  Found found = Found::kHeld;
+  const Status status = file->Attempt(&request, &found);
+  return Reply(env, status, [&] {
+    return Napi::Number::New(env, SignedHandle(info[0].As<Napi::Number>().Uint32Value(), found));
+  });
 }
 
 // read(handle, maxBytes): string; fails with EFBIG when the file is larger
@@ -374,6 +412,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("open", Napi::Function::New(env, Open, "open", files));
   exports.Set("tryLock", Napi::Function::New(env, TryLockFile, "tryLock", files));
   exports.Set("attempt", Napi::Function::New(env, AttemptLock, "attempt", files));
+  exports.Set("attemptOn", Napi::Function::New(env, AttemptOn, "attemptOn", files));
   exports.Set("claim", Napi::Function::New(env, ClaimFile, "claim", files));
   exports.Set("read", Napi::Function::New(env, Read, "read", files));
   exports.Set("probe", Napi::Function::New(env, Probe, "probe", files));
@@ -390,8 +429,10 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("formatTimestamp", Napi::Function::New(env, FormatTimestamp, "formatTimestamp"));
 #endif
   if (RunsOnNode(env)) {
-    InitWaiter(env, exports, files);
-    InitWatcher(env, exports);
+    // One notifier, owned by both (each lets go of it at teardown).
+    Notifier* notifier = Notifier::Create(env, 2);
+    InitWaiter(env, exports, files, notifier);
+    InitWatcher(env, exports, notifier);
   } else {
     InitBlockingWait(env, exports, files);
   }

@@ -40,12 +40,26 @@ Status LockFile::ClaimAt(uint32_t pid, const std::string& prompt_json, int64_t s
   return status;
 }
 
-Status LockFile::Attempt(uint32_t pid, const std::string& prompt_json, int64_t started_ms,
-                         int64_t patience_ms, Found* found) {
+Status LockFile::Attempt(LockRequest* request, Found* found) {
   bool locked = false;
-  Status status = TryLock(handle_, false, &locked);
+  Status status = request->shared ? TryLock(handle_, true, &locked)
+                                  : LockExclusive(request->patience_ms, &locked);
+  if (!status.ok()) return status;
+  if (!locked) return Refused(request->check_path, found);
+  MarkLocked();
+  *found = Found::kLocked;
+  if (request->prompt_json == nullptr) return status;
+  if (request->started_ms < 0) request->started_ms = NowMs();
+  bool claimed = false;
+  status = ClaimAt(request->pid, *request->prompt_json, request->started_ms, true, &claimed);
+  if (!claimed) *found = Found::kStale;
+  return status;
+}
+
+Status LockFile::LockExclusive(int64_t patience_ms, bool* locked) {
+  Status status = TryLock(handle_, false, locked);
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(patience_ms);
-  while (status.ok() && !locked && patience_ms > 0) {
+  while (status.ok() && !*locked && patience_ms > 0) {
     // Refused by a holder, or only by probes (isLocked, status), which hold
     // a shared lock for a microsecond or two. A shared lock we can take
     // proves there is no holder: drop it and try again (flock() would
@@ -55,18 +69,21 @@ Status LockFile::Attempt(uint32_t pid, const std::string& prompt_json, int64_t s
     status = TryLock(handle_, true, &unheld);
     if (!status.ok() || !unheld) break;
     Unlock(handle_);
-    status = TryLock(handle_, false, &locked);
+    status = TryLock(handle_, false, locked);
     if (std::chrono::steady_clock::now() > deadline) break;
   }
-  if (!status.ok()) return status;
-  if (!locked) {
-    *found = Found::kHeld;
-    return status;
-  }
-  MarkLocked();
-  bool claimed = false;
-  status = ClaimAt(pid, prompt_json, started_ms, true, &claimed);
-  *found = claimed ? Found::kLocked : Found::kStale;
+  return status;
+}
+
+Status LockFile::Refused(bool check_path, Found* found) const {
+  *found = Found::kHeld;
+  if (!check_path) return Status{};
+  Identity identity = Identity::kSame;
+  long long size = -1;
+  const Status status = Identify(&identity, &size);
+  // Moved, deleted or replaced (or linked): waiting on it would wait for a
+  // lock that nobody who opens the path will ever take.
+  if (status.ok() && identity != Identity::kSame) *found = Found::kStale;
   return status;
 }
 
@@ -75,37 +92,6 @@ void LockFile::Close() {
   if (marked_) UnmarkHolder(handle_);
   Release(handle_, locked_);
   open_ = false;
-}
-
-FileTable::FileTable(napi_env env) : env_(env) {
-  napi_add_env_cleanup_hook(env_, OnEnvironmentTeardown, this);
-}
-
-FileTable::~FileTable() {
-  if (hooked_) napi_remove_env_cleanup_hook(env_, OnEnvironmentTeardown, this);
-}
-
-uint32_t FileTable::Add(FileHandle handle, std::string path, FileId inode) {
-  // Ids are never 0, and skip any still in use after wrapping around.
-  uint32_t id;
-  do {
-    id = next_id_++;
-  } while (id == 0 || files_.count(id) != 0);
-  files_.emplace(id, std::make_unique<LockFile>(handle, std::move(path), inode));
-  return id;
-}
-
-LockFile* FileTable::Find(uint32_t id) {
-  auto it = files_.find(id);
-  return it == files_.end() ? nullptr : it->second.get();
-}
-
-void FileTable::Close(uint32_t id) { files_.erase(id); }
-
-void FileTable::OnEnvironmentTeardown(void* self) {
-  auto* table = static_cast<FileTable*>(self);
-  table->hooked_ = false;
-  table->files_.clear();
 }
 
 }  // namespace loop_lock

@@ -1,30 +1,41 @@
-// The lock files an environment (the main thread or a worker) has open, as
-// the binding hands them to JavaScript: small integer ids into a table, not
-// one N-API object each. Node 20 runs N-API finalizers on a later turn of the
-// event loop, so an object per acquire would pile up in a synchronous loop;
-// a table entry is freed the moment its file is closed. The table closes
-// whatever is still open when its environment is torn down, so a worker that
-// exits without releasing frees its locks at once.
+// One open lock file and the steps of taking its lock (Node-free: the
+// binding's table of them is file_table.h).
 #ifndef LOOP_LOCK_LOCK_FILE_H_
 #define LOOP_LOCK_LOCK_FILE_H_
 
-#include <node_api.h>
-
 #include <cstdint>
-#include <memory>
 #include <string>
-#include <unordered_map>
 
 #include "lock_core.h"
 
 namespace loop_lock {
 
-// What one attempt at the lock found (LockFile::Attempt); the binding's
-// attempt() tells JavaScript by the sign of the handle it returns.
-enum class Found {
-  kLocked,  // locked through this file, record written and marked
-  kHeld,    // another holder has it
-  kStale,   // the file at the path is no longer this one: reopen
+// What one attempt at the lock found (LockFile::Attempt). Its numbers are
+// what JavaScript gets from a wait (WaitOutcome in lib/native.ts); attempt()
+// tells it by the sign of the handle it returns.
+enum class Found : uint32_t {
+  kLocked = 0,  // locked through this file (and, when it claims, record written and marked)
+  kStale = 1,   // the file at the path is no longer this one: reopen
+  kHeld = 2,    // another holder has it
+};
+
+// What one attempt asks for.
+struct LockRequest {
+  // flock(LOCK_SH) rather than LOCK_EX: a FileLock's shared lock.
+  bool shared = false;
+  // The record to write once locked, for `pid`; nullptr takes the lock
+  // without one (a FileLock: no record, no mark).
+  const std::string* prompt_json = nullptr;
+  uint32_t pid = 0;
+  // The record's stamp (ms since the epoch); negative: the moment the lock
+  // was taken, set here by the attempt that claims.
+  int64_t started_ms = -1;
+  // How long to try again while only probes refuse an exclusive lock.
+  int64_t patience_ms = 0;
+  // When refused: whether to check that the path still names this file
+  // (kStale if not). A wait woken by the file's close skips it: a close
+  // cannot move the file.
+  bool check_path = false;
 };
 
 class LockFile {
@@ -63,16 +74,17 @@ class LockFile {
   Status ClaimAt(uint32_t pid, const std::string& prompt_json, int64_t started_ms, bool mark,
                  bool* claimed);
 
-  // One attempt at the lock, the step every way of acquiring takes:
-  // flock(LOCK_EX|LOCK_NB), then ClaimAt(started_ms). While only probes
+  // One attempt at the lock, the step every way of acquiring takes (try,
+  // the blocking wait, the event-loop wait, the poll): flock(LOCK_NB), then,
+  // when the request carries a record, ClaimAt its stamp. While only probes
   // (isLocked, status: shared locks held for a microsecond or two, or for
-  // a time slice when their process is preempted) refuse it, tries again
-  // for up to patience_ms: a shared lock that can be taken proves there is
-  // no holder. A wait passes 0: its next wake-up is its retry. A lock that
-  // turns out to guard a stale file is kept (closing releases it): the
-  // caller reopens. Fails as ClaimAt does, the lock kept until Close.
-  Status Attempt(uint32_t pid, const std::string& prompt_json, int64_t started_ms,
-                 int64_t patience_ms, Found* found);
+  // a time slice when their process is preempted) refuse an exclusive lock,
+  // tries again for up to patience_ms: a shared lock that can be taken
+  // proves there is no holder. A wait passes 0: its next wake-up is its
+  // retry. A lock that turns out to guard a stale file is kept (closing
+  // releases it): the caller reopens. Fails as ClaimAt does, the lock kept
+  // until Close.
+  Status Attempt(LockRequest* request, Found* found);
 
   // Unlocks (if locked, first removing the holder's mark) and closes;
   // later calls do nothing.
@@ -85,32 +97,12 @@ class LockFile {
   FileId id_;
   bool locked_ = false;
   bool marked_ = false;  // see MarkHolder
-};
 
-class FileTable {
- public:
-  explicit FileTable(napi_env env);
-  ~FileTable();
-  FileTable(const FileTable&) = delete;
-  FileTable& operator=(const FileTable&) = delete;
-
-  // Takes ownership of an open handle; returns its id.
-  uint32_t Add(FileHandle handle, std::string path, FileId inode);
-  // The open file behind id, or nullptr once it is closed.
-  LockFile* Find(uint32_t id);
-  // Closes and forgets id; unknown ids are ignored.
-  void Close(uint32_t id);
-
- private:
-  static void OnEnvironmentTeardown(void* self);
-
-  napi_env env_;
-  // Until the teardown hook has run: removing a hook that already ran is a
-  // no-op in Node but a panic in Deno, whose instance data finalizer (which
-  // deletes this table) runs after the hooks, as Node's does.
-  bool hooked_ = true;
-  std::unordered_map<uint32_t, std::unique_ptr<LockFile>> files_;
-  uint32_t next_id_ = 1;
+  // flock(LOCK_EX|LOCK_NB), trying again for up to patience_ms while only
+  // probes refuse it.
+  Status LockExclusive(int64_t patience_ms, bool* locked);
+  // A refused attempt: kHeld, or kStale when check_path finds the file gone.
+  Status Refused(bool check_path, Found* found) const;
 };
 
 }  // namespace loop_lock

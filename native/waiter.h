@@ -1,5 +1,6 @@
 // Waiting for a lock without a thread: the event loop watches the lock
-// file's directory with inotify (Linux) and retries flock(LOCK_NB) when the
+// file's directory through the environment's notifier (notifier.h:
+// inotify on Linux) and retries flock(LOCK_NB) when the
 // lock file is closed, renamed or deleted; a backoff timer is the safety net
 // for holders that unlock without closing, and the only mechanism elsewhere.
 // Each tick of it also checks that the path still names the file, since a
@@ -15,7 +16,8 @@
 
 #include <napi.h>
 
-#include "lock_file.h"
+#include "file_table.h"
+#include "notifier.h"
 
 namespace loop_lock {
 
@@ -29,7 +31,8 @@ namespace loop_lock {
 // fails. lockBlocking waits the same way in the calling thread and returns
 // 0 once locked (not claimed), 1 when the file was removed or replaced, or
 // nothing when the thread's environment is being torn down.
-void InitWaiter(Napi::Env env, Napi::Object exports, FileTable* files);
+// `notifier` (nullptr where there is none) is shared with the watches.
+void InitWaiter(Napi::Env env, Napi::Object exports, FileTable* files, Notifier* notifier);
 
 // Adds lockBlocking alone, woken by the backoff poll only, for runtimes
 // whose event loop the addon cannot watch (see RunsOnNode in binding.cc).

@@ -1,43 +1,34 @@
 #include "watcher.h"
 
-#include "arguments.h"
-#include "delivery.h"
-#include "inotify.h"
-
 #include <cstdint>
 #include <string>
 #include <unordered_map>
 #include <vector>
 
-#ifdef __linux__
-#include <unistd.h>
-
-#include <cerrno>
-#endif
+#include "arguments.h"
+#include "delivery.h"
 
 namespace loop_lock {
 namespace {
 
-#ifdef __linux__
+// What each role asks the notifier for; a directory's own removal or move
+// comes to every watch. What a kernel watch is asked for only grows while it
+// lives (see Notifier::AddWatch), so a directory that is one watch's lock
+// directory and another's ancestor (or a wait's directory) gets more than
+// each asked for: the kinds and names kept per watch filter it.
+constexpr uint32_t kFileKinds =
+    kEntryOpened | kEntryWritten | kEntryClosedWriter | kEntryClosedReader;
 
-// Masks by role. They only grow while a kernel watch lives (see
-// Inotify::AddWatch), so a directory that is one watch's lock directory and
-// another's ancestor gets both; the names kept per watch filter out what
-// does not concern it.
-constexpr uint32_t kSelfMask = IN_MOVE_SELF | IN_DELETE_SELF | IN_ONLYDIR;
-constexpr uint32_t kNameMask = IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO;
-constexpr uint32_t kFileMask = IN_OPEN | IN_MODIFY | IN_CLOSE_WRITE | IN_CLOSE_NOWRITE;
-
-uint32_t MaskOf(WatchRole role) {
+uint32_t KindsOf(WatchRole role) {
   switch (role) {
     case WatchRole::kAncestor:
-      return kSelfMask;
+      return 0;
     case WatchRole::kParent:
-      return kSelfMask | kNameMask;
+      return kEntryNamed;
     case WatchRole::kLockDir:
-      return kSelfMask | kNameMask | kFileMask;
+      return kEntryNamed | kFileKinds;
   }
-  return kSelfMask;
+  return 0;
 }
 
 struct Directory {
@@ -57,33 +48,30 @@ struct Watch {
   napi_async_context context = nullptr;
 };
 
-// What one event means to a watch that has `directory` among its own.
-uint32_t EventBits(const Directory& directory, const struct inotify_event& event) {
-  if ((event.mask & (IN_MOVE_SELF | IN_DELETE_SELF | IN_IGNORED | IN_UNMOUNT)) != 0) {
-    return kPathChanged;
-  }
-  if (event.len == 0 || directory.name != event.name) return 0;
-  if (directory.role != WatchRole::kLockDir) {
-    return (event.mask & kNameMask) != 0 ? kPathChanged : 0;
-  }
-  if ((event.mask & kNameMask) != 0) return kLockFileNamed;
+// What one change means to a watch that has `directory` among its own.
+uint32_t EventBits(const Directory& directory, const Change& change) {
+  if ((change.kinds & (kDirectoryGone | kWatchDropped)) != 0) return kPathChanged;
+  const uint32_t kinds = change.kinds & KindsOf(directory.role);
+  if (kinds == 0 || change.name.empty() || directory.name != change.name) return 0;
+  if (directory.role != WatchRole::kLockDir) return kPathChanged;
+  if ((kinds & kEntryNamed) != 0) return kLockFileNamed;
   uint32_t bits = 0;
-  if ((event.mask & IN_MODIFY) != 0) bits |= kLockFileWritten;
-  if ((event.mask & (IN_CLOSE_WRITE | IN_CLOSE_NOWRITE)) != 0) bits |= kLockFileClosed;
-  if ((event.mask & IN_CLOSE_WRITE) != 0) bits |= kWriterClosed;
-  if ((event.mask & IN_OPEN) != 0) bits |= kLockFileOpened;
+  if ((kinds & kEntryWritten) != 0) bits |= kLockFileWritten;
+  if ((kinds & (kEntryClosedWriter | kEntryClosedReader)) != 0) bits |= kLockFileClosed;
+  if ((kinds & kEntryClosedWriter) != 0) bits |= kWriterClosed;
+  if ((kinds & kEntryOpened) != 0) bits |= kLockFileOpened;
   return bits;
 }
 
-// The watches of one environment and the inotify descriptor they share
-// (see inotify.h).
-class WatchManager final : private Inotify::Owner {
+// The watches of one environment, told by the environment's notifier (see
+// notifier.h), which they share with its waits.
+class WatchManager final : private Notifier::Client {
  public:
-  explicit WatchManager(napi_env env) : env_(env) {
-    usable_ = napi_get_uv_event_loop(env, &loop_) == napi_ok && loop_ != nullptr;
+  WatchManager(napi_env env, Notifier* notifier) : env_(env), notifier_(notifier) {
     if (napi_add_async_cleanup_hook(env, OnTeardown, this, &cleanup_handle_) != napi_ok) {
       cleanup_handle_ = nullptr;
     }
+    notifier_->Attach(this);
   }
 
   napi_value Start(napi_env env, napi_value directories, napi_value roles, napi_value names,
@@ -97,22 +85,21 @@ class WatchManager final : private Inotify::Owner {
   // A live persistent watch keeps the process alive, as fs.watch() does;
   // one made with persistent: false does not.
   void UpdateLiveness();
-  void CloseInotify();
-  void OnInotifyReadable() override;
-  void OnInotifyIdle() override { CloseInotify(); }
-  void OnInotifyClosed() override;
+  void OnChange(const Change& change) override;
+  void OnChangesTold() override;
+  void OnNotifierClosed() override;
   static void OnTeardown(napi_async_cleanup_hook_handle handle, void* self);
   void MaybeFinishTeardown();
 
   napi_env env_;
-  uv_loop_t* loop_ = nullptr;
-  bool usable_ = false;
+  Notifier* notifier_;
   napi_async_cleanup_hook_handle cleanup_handle_ = nullptr;
-  Inotify* inotify_ = nullptr;
   std::unordered_map<uint32_t, Watch*> watches_;
   uint32_t next_id_ = 1;
   bool tearing_down_ = false;
-  int closing_inotify_ = 0;
+  bool closing_notifier_ = false;
+  // Watches with changes told but not yet called back (see OnChangesTold).
+  std::vector<uint32_t> touched_;
 };
 
 bool StringAt(napi_env env, napi_value array, uint32_t index, std::string* out) {
@@ -127,19 +114,15 @@ bool StringAt(napi_env env, napi_value array, uint32_t index, std::string* out) 
 }
 
 // watchPaths(directories, roles, names, callback, persistent): id, or null
-// where there is no inotify; fails as every call does (ThrowFailure) when it
+// once torn down; fails as every call does (ThrowFailure) when it
 // cannot watch
 napi_value WatchManager::Start(napi_env env, napi_value directories, napi_value roles,
                                napi_value names, napi_value callback, bool persistent) {
   napi_value null_value;
   napi_get_null(env, &null_value);
-  if (!usable_ || tearing_down_) return null_value;
+  if (tearing_down_) return null_value;
   uint32_t count = 0;
   if (napi_get_array_length(env, directories, &count) != napi_ok) return null_value;
-  if (inotify_ == nullptr && (inotify_ = Inotify::Open(loop_, this)) == nullptr) {
-    ThrowFailure(env, Status{errno, "inotify_init1"});
-    return nullptr;
-  }
   auto* watch = new Watch();
   watch->persistent = persistent;
   for (uint32_t i = 0; i < count; ++i) {
@@ -157,11 +140,11 @@ napi_value WatchManager::Start(napi_env env, napi_value directories, napi_value 
       return nullptr;
     }
     const auto watch_role = static_cast<WatchRole>(role);
-    const int wd = inotify_->AddWatch(path, MaskOf(watch_role));
-    if (wd < 0) {
-      const int error = errno;
+    int wd = -1;
+    const Status status = notifier_->AddWatch(path, KindsOf(watch_role), &wd);
+    if (!status.ok()) {
       Abandon(watch);
-      ThrowFailure(env, Status{error, "inotify_add_watch"});
+      ThrowFailure(env, status);
       return nullptr;
     }
     watch->directories.push_back(Directory{wd, watch_role, std::move(name)});
@@ -193,9 +176,7 @@ void WatchManager::Stop(uint32_t id) {
 }
 
 void WatchManager::Dispose(Watch* watch) {
-  if (inotify_ != nullptr) {
-    for (const Directory& directory : watch->directories) inotify_->RemoveWatch(directory.wd);
-  }
+  for (const Directory& directory : watch->directories) notifier_->RemoveWatch(directory.wd);
   if (watch->callback != nullptr) napi_delete_reference(env_, watch->callback);
   if (watch->context != nullptr) napi_async_destroy(env_, watch->context);
   delete watch;
@@ -205,59 +186,43 @@ void WatchManager::Dispose(Watch* watch) {
 // may have opened closes now rather than when the process exits.
 void WatchManager::Abandon(Watch* watch) {
   Dispose(watch);
-  if (inotify_ != nullptr && !inotify_->HasWatches()) CloseInotify();
+  notifier_->CloseIfUnused();
 }
 
 void WatchManager::UpdateLiveness() {
-  if (inotify_ == nullptr) return;
   bool alive = false;
   for (const auto& [id, watch] : watches_) alive = alive || watch->persistent;
-  inotify_->KeepLoopAlive(alive);
+  notifier_->KeepLoopAlive(alive);
 }
 
-void WatchManager::CloseInotify() {
-  Inotify* inotify = inotify_;
-  inotify_ = nullptr;
-  ++closing_inotify_;
-  inotify->Close();
-}
-
-void WatchManager::OnInotifyClosed() {
-  --closing_inotify_;
+void WatchManager::OnNotifierClosed() {
+  closing_notifier_ = false;
   MaybeFinishTeardown();
 }
 
-void WatchManager::OnInotifyReadable() {
-  alignas(struct inotify_event) char buffer[16 * 1024];
-  std::vector<uint32_t> touched;
-  // Read everything queued before calling back, so a burst (a holder's
-  // open, writes and close) becomes one callback per watch.
-  while (inotify_ != nullptr) {
-    const ssize_t length = read(inotify_->fd(), buffer, sizeof buffer);
-    if (length <= 0) break;
-    for (ssize_t offset = 0; offset < length;) {
-      const auto* event = reinterpret_cast<const struct inotify_event*>(buffer + offset);
-      offset += static_cast<ssize_t>(sizeof(struct inotify_event) + event->len);
-      const bool overflow = (event->mask & IN_Q_OVERFLOW) != 0;
-      for (const auto& [id, watch] : watches_) {
-        uint32_t bits = 0;
-        if (overflow) {
-          bits = kLockFileWritten | kLockFileClosed | kLockFileOpened | kLockFileNamed |
-                 kPathChanged | kWriterClosed;
-        } else {
-          for (const Directory& directory : watch->directories) {
-            if (directory.wd == event->wd) bits |= EventBits(directory, *event);
-          }
-        }
-        if (bits == 0) continue;
-        if (watch->pending == 0) touched.push_back(id);
-        watch->pending |= bits;
+// Changes are gathered until the notifier has told all it read, so a burst
+// (a holder's open, writes and close) becomes one callback per watch.
+void WatchManager::OnChange(const Change& change) {
+  const bool lost = (change.kinds & kChangesLost) != 0;
+  for (const auto& [id, watch] : watches_) {
+    uint32_t bits = 0;
+    if (lost) {
+      bits = kLockFileWritten | kLockFileClosed | kLockFileOpened | kLockFileNamed |
+             kPathChanged | kWriterClosed;
+    } else {
+      for (const Directory& directory : watch->directories) {
+        if (directory.wd == change.watch) bits |= EventBits(directory, change);
       }
-      // The kernel dropped this watch (its directory is gone): the watches
-      // on it were just told, and let go of it when they are replaced.
-      if ((event->mask & IN_IGNORED) != 0) inotify_->Forget(event->wd);
     }
+    if (bits == 0) continue;
+    if (watch->pending == 0) touched_.push_back(id);
+    watch->pending |= bits;
   }
+}
+
+void WatchManager::OnChangesTold() {
+  std::vector<uint32_t> touched;
+  touched.swap(touched_);
   for (uint32_t id : touched) Deliver(id);
 }
 
@@ -287,12 +252,13 @@ void WatchManager::OnTeardown(napi_async_cleanup_hook_handle handle, void* self)
   manager->tearing_down_ = true;
   for (auto& [id, watch] : manager->watches_) manager->Dispose(watch);
   manager->watches_.clear();
-  if (manager->inotify_ != nullptr) manager->CloseInotify();
+  // The last to let go of the notifier waits for it to close.
+  manager->closing_notifier_ = manager->notifier_->Release(manager);
   manager->MaybeFinishTeardown();
 }
 
 void WatchManager::MaybeFinishTeardown() {
-  if (!tearing_down_ || closing_inotify_ > 0) return;
+  if (!tearing_down_ || closing_notifier_) return;
   if (cleanup_handle_ != nullptr) napi_remove_async_cleanup_hook(cleanup_handle_);
   delete this;
 }
@@ -327,30 +293,31 @@ napi_value UnwatchPaths(napi_env env, napi_callback_info callback_info) {
   return nullptr;
 }
 
-#else  // no inotify: lib/watch.ts polls
-
-napi_value WatchPaths(napi_env env, napi_callback_info) {
+// Without a notifier: null, and lib/watch.ts polls.
+napi_value NoWatchPaths(napi_env env, napi_callback_info) {
   napi_value null_value;
   napi_get_null(env, &null_value);
   return null_value;
 }
 
-napi_value UnwatchPaths(napi_env, napi_callback_info) { return nullptr; }
-
-#endif
+napi_value NoUnwatchPaths(napi_env, napi_callback_info) { return nullptr; }
 
 }  // namespace
 
-void InitWatcher(Napi::Env env, Napi::Object exports) {
+void InitWatcher(Napi::Env env, Napi::Object exports, Notifier* notifier) {
   void* manager = nullptr;
-#ifdef __linux__
-  manager = new WatchManager(env);
-#endif
+  napi_callback watch_paths = NoWatchPaths;
+  napi_callback unwatch_paths = NoUnwatchPaths;
+  if (notifier != nullptr) {
+    manager = new WatchManager(env, notifier);
+    watch_paths = WatchPaths;
+    unwatch_paths = UnwatchPaths;
+  }
   napi_value watch;
   napi_value unwatch;
-  if (napi_create_function(env, "watchPaths", NAPI_AUTO_LENGTH, WatchPaths, manager, &watch) ==
+  if (napi_create_function(env, "watchPaths", NAPI_AUTO_LENGTH, watch_paths, manager, &watch) ==
           napi_ok &&
-      napi_create_function(env, "unwatchPaths", NAPI_AUTO_LENGTH, UnwatchPaths, manager,
+      napi_create_function(env, "unwatchPaths", NAPI_AUTO_LENGTH, unwatch_paths, manager,
                            &unwatch) == napi_ok) {
     exports.Set("watchPaths", watch);
     exports.Set("unwatchPaths", unwatch);

@@ -1,13 +1,13 @@
 // Change notification for LoopLock.watch(): the event loop watches the lock
-// file's directory, and every directory above it, with inotify (Linux), and
-// tells JavaScript what kind of thing happened, so that it probes only when
-// something did. Nothing runs while nothing changes: no timer, no thread.
+// file's directory, and every directory above it, through the environment's
+// notifier (notifier.h: inotify on Linux), and tells JavaScript what kind of
+// thing happened, so that it probes only when something did. Nothing runs
+// while nothing changes: no timer, no thread.
 //
-// One inotify descriptor per environment (the main thread or a worker),
-// shared by every watch in it, since inotify instances are limited (128 per
-// user by default); directories watched by several watches share one kernel
-// watch. The descriptor closes a second after the last watch ends (closing
-// it waits for an RCU grace period, about 8 ms on the event loop).
+// The notifier is shared with the environment's waits; directories watched
+// by several watches share one kernel watch. Its kernel instance closes a
+// second after the last watch or wait ends (closing it waits for an RCU
+// grace period, about 8 ms on the event loop).
 //
 // A watch is a list of directories from the lock file's (or the deepest one
 // that exists on its path) up to the root, each with a role (WatchRole) and
@@ -18,6 +18,8 @@
 #define LOOP_LOCK_WATCHER_H_
 
 #include <napi.h>
+
+#include "notifier.h"
 
 namespace loop_lock {
 
@@ -40,12 +42,13 @@ enum WatchEvent {
 };
 
 // Adds watchPaths(directories, roles, names, callback[, persistent]) -> id,
-// or null where there is no inotify (a watch made with persistent false does
+// or null where there is no notifier (a watch made with persistent false does
 // not keep the event loop alive), failing as every call does (an Error with errno and
 // syscall: ENOENT, ENOTDIR when a directory went away since it was listed;
-// anything else when inotify cannot be used); and unwatchPaths(id). Unknown
-// ids are ignored.
-void InitWatcher(Napi::Env env, Napi::Object exports);
+// anything else when the notifier cannot be used); and unwatchPaths(id).
+// Unknown ids are ignored. `notifier` (nullptr where there is none) is
+// shared with the waits.
+void InitWatcher(Napi::Env env, Napi::Object exports, Notifier* notifier);
 
 }  // namespace loop_lock
 

@@ -42,10 +42,13 @@ const LIBUV_IMPORTS = [
 const SOURCES = [
   'native/lock_core.cc',
   'native/lock_file.cc',
+  'native/file_table.cc',
   'native/record.cc',
   'native/delivery.cc',
   'native/waiter.cc',
+  'native/blocking_wait.cc',
   'native/watcher.cc',
+  'native/no_notifier.cc',
   'native/binding.cc',
   'native/win32/file.cc',
   'native/win32/error.cc',

@@ -43,24 +43,37 @@ const EXPORTS_SCRIPT = `{
 };
 `;
 
+// gyp's name for each target's OS, as binding.gyp's conditions test it.
+const GYP_OS = { darwin: 'mac', musl: 'linux' };
+
 /**
- * The POSIX sources and defines of binding.gyp, so that this build and
- * node-gyp's compile the same files. binding.gyp is Python's syntax; its
- * comments are whole lines, the rest is JSON.
+ * The sources and defines of binding.gyp for `os`, so that this build and
+ * node-gyp's compile the same files: the common ones and those of every
+ * condition that holds there (`OS == 'x'`, `OS != 'x'`). The conditions'
+ * defines stay out (glibc's _FORTIFY_SOURCE means nothing to musl).
+ * binding.gyp is Python's syntax; its comments are whole lines, the rest is
+ * JSON.
  */
-function gypTarget() {
+function gypTarget(os) {
   const text = readFileSync(join(root, 'binding.gyp'), 'utf8')
     .split('\n')
     .filter((line) => !/^\s*#/.test(line))
     .join('\n');
   const target = JSON.parse(text).targets[0];
-  const posix = target.conditions.find(([condition]) => condition === "OS != 'win'")?.[1];
-  if (!posix?.sources) throw new Error("binding.gyp: no sources under \"OS != 'win'\"");
-  return { sources: [...target.sources, ...posix.sources], defines: target.defines };
+  const holds = (condition) => {
+    const match = /^OS (==|!=) '(\w+)'$/.exec(condition);
+    if (match === null) throw new Error(`binding.gyp: a condition this script cannot read: ${condition}`);
+    return (GYP_OS[os] === match[2]) === (match[1] === '==');
+  };
+  const sources = [...target.sources];
+  for (const [condition, settings] of target.conditions) {
+    if (holds(condition)) sources.push(...(settings.sources ?? []));
+  }
+  return { sources, defines: target.defines };
 }
 
 function compile(os, { triple }, output, work) {
-  const { sources, defines } = gypTarget();
+  const { sources, defines } = gypTarget(os);
   const nodeInclude = join(headersNode(), 'include', 'node');
   const addonApi = join(root, 'node_modules', 'node-addon-api');
   const platformFlags =

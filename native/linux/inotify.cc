@@ -1,17 +1,15 @@
 #include "inotify.h"
 
-#ifdef __linux__
-
 #include <unistd.h>
 
 #include <cerrno>
 
 namespace loop_lock {
 
-Inotify* Inotify::Open(uv_loop_t* loop, Owner* owner) {
+Inotify* Inotify::Open(uv_loop_t* loop, Owner* owner, uint64_t idle_ms) {
   const int fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
   if (fd < 0) return nullptr;
-  auto* inotify = new Inotify(owner, fd);
+  auto* inotify = new Inotify(owner, fd, idle_ms);
   if (uv_poll_init(loop, &inotify->poll_, fd) != 0) {
     close(fd);
     delete inotify;
@@ -22,6 +20,9 @@ Inotify* Inotify::Open(uv_loop_t* loop, Owner* owner) {
   uv_timer_init(loop, &inotify->idle_);
   inotify->idle_.data = inotify;
   uv_unref(reinterpret_cast<uv_handle_t*>(&inotify->idle_));
+  uv_timer_init(loop, &inotify->deferred_);
+  inotify->deferred_.data = inotify;
+  uv_unref(reinterpret_cast<uv_handle_t*>(&inotify->deferred_));
   uv_unref(reinterpret_cast<uv_handle_t*>(&inotify->poll_));
   uv_poll_start(&inotify->poll_, UV_READABLE, [](uv_poll_t* poll, int status, int) {
     if (status == 0) static_cast<Inotify*>(poll->data)->owner_->OnInotifyReadable();
@@ -48,7 +49,7 @@ void Inotify::RemoveWatch(int watch) {
   if (!watches_.empty()) return;
   uv_timer_start(&idle_, [](uv_timer_t* idle) {
     static_cast<Inotify*>(idle->data)->owner_->OnInotifyIdle();
-  }, kIdleMs, 0);
+  }, idle_ms_, 0);
 }
 
 void Inotify::Forget(int watch) {
@@ -65,9 +66,16 @@ void Inotify::KeepLoopAlive(bool alive) {
   }
 }
 
+void Inotify::Defer() {
+  uv_timer_start(&deferred_, [](uv_timer_t* deferred) {
+    static_cast<Inotify*>(deferred->data)->owner_->OnInotifyReadable();
+  }, 0, 0);
+}
+
 void Inotify::Close() {
   uv_poll_stop(&poll_);
   uv_timer_stop(&idle_);
+  uv_timer_stop(&deferred_);
   const auto on_closed = [](uv_handle_t* handle) {
     auto* inotify = static_cast<Inotify*>(handle->data);
     if (--inotify->open_handles_ > 0) return;
@@ -78,8 +86,8 @@ void Inotify::Close() {
   };
   uv_close(reinterpret_cast<uv_handle_t*>(&poll_), on_closed);
   uv_close(reinterpret_cast<uv_handle_t*>(&idle_), on_closed);
+  uv_close(reinterpret_cast<uv_handle_t*>(&deferred_), on_closed);
 }
 
 }  // namespace loop_lock
 
-#endif  // __linux__

@@ -1,15 +1,8 @@
-// One environment's inotify descriptor (Linux), polled on its event loop:
-// one per environment, not one per user of it, since inotify instances are
-// limited (128 per user by default). Kernel watches are counted, so that
-// users of one directory share its watch.
-//
-// It stays open for a while after its last watch is gone: closing an
-// inotify descriptor waits for an RCU grace period (milliseconds, on the
-// event loop), which a stream of short waits would otherwise pay each time.
-#ifndef LOOP_LOCK_INOTIFY_H_
-#define LOOP_LOCK_INOTIFY_H_
-
-#ifdef __linux__
+// One inotify descriptor, polled on an event loop: the kernel instance
+// behind the environment's notifier (notifier.cc beside this file). Kernel
+// watches are counted, so that users of one directory share its watch.
+#ifndef LOOP_LOCK_LINUX_INOTIFY_H_
+#define LOOP_LOCK_LINUX_INOTIFY_H_
 
 #include <sys/inotify.h>
 #include <uv.h>
@@ -25,9 +18,10 @@ class Inotify {
   // What the descriptor tells its owner, on the event loop.
   class Owner {
    public:
-    // Events are waiting to be read (from fd()).
+    // Events are waiting to be read (from fd()), or Defer() asked to be
+    // called back.
     virtual void OnInotifyReadable() = 0;
-    // The last watch went away kIdleMs ago: time to Close().
+    // The last watch went away idle_ms ago: time to Close().
     virtual void OnInotifyIdle() = 0;
     // Close() has finished and the object is gone.
     virtual void OnInotifyClosed() = 0;
@@ -36,13 +30,11 @@ class Inotify {
     ~Owner() = default;
   };
 
-  // How long the descriptor outlives its last watch.
-  static constexpr uint64_t kIdleMs = 1000;
-
   // A descriptor polled on `loop`, or nullptr (errno says why) when none
   // can be had: instances exhausted, or a kernel without inotify. The poll
-  // keeps the loop alive only when KeepLoopAlive says so.
-  static Inotify* Open(uv_loop_t* loop, Owner* owner);
+  // keeps the loop alive only when KeepLoopAlive says so. With no watch
+  // left, it tells its owner it is idle idle_ms later.
+  static Inotify* Open(uv_loop_t* loop, Owner* owner, uint64_t idle_ms);
 
   Inotify(const Inotify&) = delete;
   Inotify& operator=(const Inotify&) = delete;
@@ -67,20 +59,26 @@ class Inotify {
   // Whether the poll keeps the event loop alive, as a live fs.watch() does.
   void KeepLoopAlive(bool alive);
 
+  // Calls OnInotifyReadable on the loop's next turn: for events read
+  // outside the loop (Notifier::Block).
+  void Defer();
+
   // Stops polling and closes the descriptor once its handles are closed;
   // then tells the owner and deletes itself.
   void Close();
 
  private:
-  Inotify(Owner* owner, int fd) : owner_(owner), fd_(fd) {}
+  Inotify(Owner* owner, int fd, uint64_t idle_ms) : owner_(owner), fd_(fd), idle_ms_(idle_ms) {}
   ~Inotify() = default;
 
   Owner* owner_;
   int fd_;
+  uint64_t idle_ms_;
   uv_poll_t poll_;
   uv_timer_t idle_;
-  // Both handles are closed before the descriptor and the object go.
-  int open_handles_ = 2;
+  uv_timer_t deferred_;
+  // Every handle is closed before the descriptor and the object go.
+  int open_handles_ = 3;
   struct Watch {
     int references;
     bool dropped;  // by the kernel: nothing to remove
@@ -90,6 +88,4 @@ class Inotify {
 
 }  // namespace loop_lock
 
-#endif  // __linux__
-
-#endif  // LOOP_LOCK_INOTIFY_H_
+#endif  // LOOP_LOCK_LINUX_INOTIFY_H_
