@@ -93,19 +93,26 @@ test('a live flock(1) holder is named by a record that names it, and only while 
   assert.deepEqual(namedHolders(workspace), nobodyNamed);
 });
 
-test("a live holder through Python's fcntl.flock is named by the record it wrote", { skip: noPython }, async (t) => {
-  const workspace = workspaceWithFile(t);
-  const script = `
+/**
+ * A Python holder: locks the file (argv[1]) with fcntl.flock, writes a
+ * record naming its pid with the prompt argv[2] and no mark, says
+ * `locked` with its pid (as its own pid namespace numbers it), and holds
+ * until its stdin ends.
+ */
+const PYTHON_HOLDER = `
 import datetime, fcntl, json, os, sys
 f = open(sys.argv[1], 'r+')
 fcntl.flock(f, fcntl.LOCK_EX)
 started = datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%dT%H:%M:%S.%fZ')
-f.write(json.dumps({'pid': os.getpid(), 'started': started, 'prompt': 'python'}, indent=2))
+f.write(json.dumps({'pid': os.getpid(), 'started': started, 'prompt': sys.argv[2]}, indent=2))
 f.flush()
-print(json.dumps({'event': 'locked'}), flush=True)
+print(json.dumps({'event': 'locked', 'pid': os.getpid()}), flush=True)
 sys.stdin.readline()
 `;
-  const peer = startChild(t, null, ['-c', script, lockPathIn(workspace)], { command: 'python3' });
+
+test("a live holder through Python's fcntl.flock is named by the record it wrote", { skip: noPython }, async (t) => {
+  const workspace = workspaceWithFile(t);
+  const peer = startChild(t, null, ['-c', PYTHON_HOLDER, lockPathIn(workspace), 'python'], { command: 'python3' });
   await peer.next('locked');
   assert.deepEqual(namedHolders(workspace), named(peer.pid));
 });
@@ -179,17 +186,7 @@ child.wait()
 // numbers it (1 here): in this namespace that pid is another process.
 test('a holder in another pid namespace, whose record names its own pid there: no holder', { skip: noPidNamespace }, async (t) => {
   const workspace = workspaceWithFile(t);
-  const script = `
-import datetime, fcntl, json, os, sys
-f = open(sys.argv[1], 'r+')
-fcntl.flock(f, fcntl.LOCK_EX)
-started = datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%dT%H:%M:%S.%fZ')
-f.write(json.dumps({'pid': os.getpid(), 'started': started, 'prompt': 'namespaced'}, indent=2))
-f.flush()
-print(json.dumps({'event': 'locked', 'pid': os.getpid()}), flush=True)
-sys.stdin.readline()
-`;
-  const args = ['--pid', '--fork', '--mount-proc', '--kill-child', 'python3', '-c', script, lockPathIn(workspace)];
+  const args = ['--pid', '--fork', '--mount-proc', '--kill-child', 'python3', '-c', PYTHON_HOLDER, lockPathIn(workspace), 'namespaced'];
   const peer = startChild(t, null, args, { command: 'unshare' });
   const { pid } = await peer.next('locked');
   assert.equal(LoopLock.readExisting(workspace).pid, pid, 'the record names the namespace\'s pid');
