@@ -16,7 +16,7 @@ import {
   strictOf,
   type WatchOptions,
 } from './options.js';
-import { isLocked, type LockStatus, readExisting, statusOf, statusThrough } from './status.js';
+import { isLocked, type LockStatus, readExisting, statusOf } from './status.js';
 import { timedOut, timeoutOf } from './timeout.js';
 import { LockWatch } from './watch.js';
 import { findWorkspace } from './workspace.js';
@@ -154,7 +154,7 @@ export class LoopLock {
     // ENOTSUP) fails this call, as every other call fails, rather than the
     // first `next()`, which opens nothing else.
     native();
-    return new LockWatch(lockPath, policy, signal, persistent, statusThrough);
+    return new LockWatch(lockPath, policy, signal, persistent);
   }
 
   /**

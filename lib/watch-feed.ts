@@ -4,15 +4,8 @@ import { checkFilesystem } from './filesystem.js';
 import type { LockMetadata } from './metadata.js';
 import { type Binding, type Handle, Identity, native, WatchEvent } from './native.js';
 import type { NetworkFilesystemPolicy } from './options.js';
-import type { LockStatus } from './status.js';
+import { type LockStatus, statusThrough } from './status.js';
 import { directoriesToWatch, sameList } from './watch-path.js';
-
-/**
- * The state through an open handle: `statusThrough` in status.ts, the
- * rule of who holds it that `status()` follows. Leaves a shared lock on the
- * handle when free.
- */
-export type ProbeReader = (binding: Binding, handle: Handle, lockPath: string) => LockStatus;
 
 /** What a feed tells each of its watches. */
 export interface Subscriber {
@@ -103,7 +96,6 @@ export class LockFeed {
     readonly lockPath: string,
     private readonly policy: NetworkFilesystemPolicy,
     private readonly persistent: boolean,
-    private readonly read: ProbeReader,
     private readonly onStop: () => void,
   ) {
     this.binding = native();
@@ -232,7 +224,8 @@ export class LockFeed {
 
   private probe(): LockStatus {
     if (this.handle === null) return FREE;
-    const state = this.read(this.binding, this.handle, this.lockPath);
+    // The rule of who holds it that status() follows; leaves a shared lock on the handle when free.
+    const state = statusThrough(this.binding, this.handle, this.lockPath);
     if (!state.locked) this.binding.unlock(this.handle);
     return state;
   }

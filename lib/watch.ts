@@ -1,8 +1,7 @@
 import type { NetworkFilesystemPolicy } from './options.js';
 import type { LockStatus } from './status.js';
-import { LockFeed, type ProbeReader, sameStatus, type Subscriber } from './watch-feed.js';
+import { LockFeed, sameStatus, type Subscriber } from './watch-feed.js';
 
-export type { ProbeReader } from './watch-feed.js';
 
 /** The error a pending `next()` rejects with when the signal aborts, as `fs.promises.watch` and `events.on` do. */
 class AbortError extends Error {
@@ -28,11 +27,11 @@ function copyStatus(status: LockStatus): LockStatus {
 // whose handles and timers leave the event loop free to end.
 const feeds = new Map<string, LockFeed>();
 
-function feedFor(lockPath: string, policy: NetworkFilesystemPolicy, persistent: boolean, read: ProbeReader): LockFeed {
+function feedFor(lockPath: string, policy: NetworkFilesystemPolicy, persistent: boolean): LockFeed {
   const key = `${policy}\0${persistent}\0${lockPath}`;
   let feed = feeds.get(key);
   if (feed === undefined) {
-    feed = new LockFeed(lockPath, policy, persistent, read, () => feeds.delete(key));
+    feed = new LockFeed(lockPath, policy, persistent, () => feeds.delete(key));
     feeds.set(key, feed);
   }
   return feed;
@@ -77,7 +76,6 @@ export class LockWatch implements AsyncIterableIterator<LockStatus>, Subscriber 
     private readonly policy: NetworkFilesystemPolicy,
     private readonly signal: AbortSignal | undefined,
     private readonly persistent: boolean,
-    private readonly read: ProbeReader,
   ) {}
 
   [Symbol.asyncIterator](): this {
@@ -141,7 +139,7 @@ export class LockWatch implements AsyncIterableIterator<LockStatus>, Subscriber 
     }
     this.phase = Phase.Open;
     this.signal?.addEventListener('abort', this.onAbort, { once: true });
-    this.feed = feedFor(this.lockPath, this.policy, this.persistent, this.read);
+    this.feed = feedFor(this.lockPath, this.policy, this.persistent);
     this.feed.subscribe(this);
   }
 
