@@ -42,7 +42,7 @@ function preparePackage() {
   for (const entry of ['native', 'dist', 'test', 'scripts']) {
     fs.cpSync(path.join(root, entry), path.join(pkg, entry), { recursive: true });
   }
-  for (const file of ['package.json', 'binding.gyp']) fs.copyFileSync(path.join(root, file), path.join(pkg, file));
+  for (const file of ['package.json', 'binding.gyp', 'README.md']) fs.copyFileSync(path.join(root, file), path.join(pkg, file));
   fs.symlinkSync(path.join(root, 'node_modules'), path.join(pkg, 'node_modules'), 'dir');
 }
 
