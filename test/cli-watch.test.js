@@ -4,10 +4,9 @@ const assert = require('node:assert/strict');
 const path = require('node:path');
 const { spawn } = require('node:child_process');
 const { test } = require('node:test');
-const { makeWorkspace, startChild, until } = require('./helpers');
+const { lockPathIn, makeWorkspace, startChild, until } = require('./helpers');
 
 const CLI = path.join(__dirname, '..', 'dist', 'cli.js');
-const lockPathIn = (workspace) => path.join(workspace, '.ralph', 'loop.lock');
 const WINDOWS = process.platform === 'win32';
 
 /** Starts the holder fixture on `workspace`; resolves once it holds. */

@@ -14,7 +14,7 @@ const { spawnSync } = require('node:child_process');
 
 const { LoopLock, AlreadyLockedError } = require('../dist');
 const { native } = require('../dist/native.js');
-const { makeWorkspace, startChild } = require('./helpers');
+const { lockPathIn, makeWorkspace, startChild } = require('./helpers');
 const { buildPeer, missingToolchain, startPeer } = require('./rust-peer-tool');
 
 const hasCommand = (command, ...args) => spawnSync(command, args).status === 0;
@@ -35,7 +35,6 @@ before(() => {
   if (!noRust) buildPeer();
 });
 
-const lockPathIn = (workspace) => path.join(workspace, LoopLock.LOCK_FILE);
 
 /** A record as the reference writes it, naming `pid`, stamped `started` (default now). */
 function writeRecord(workspace, pid, started = new Date()) {

@@ -11,7 +11,7 @@ const { spawnSync } = require('node:child_process');
 
 const { LoopLock, AlreadyLockedError } = require('../dist');
 const { native } = require('../dist/native.js');
-const { FIXTURES, makeWorkspace, startChild, isAlive } = require('./helpers');
+const { FIXTURES, isAlive, lockPathIn, makeWorkspace, startChild } = require('./helpers');
 
 const hasFlock = spawnSync('flock', ['--version']).status === 0;
 const noFlock = hasFlock ? false : 'util-linux flock is not installed';
@@ -20,7 +20,6 @@ const noPidNamespace =
     ? false
     : 'needs util-linux flock and unshare --pid (root or user namespaces)';
 
-const lockPathIn = (workspace) => path.join(workspace, LoopLock.LOCK_FILE);
 
 /** A record as loop-lock and the reference write it, naming `pid`. */
 function writeRecord(workspace, pid, prompt) {

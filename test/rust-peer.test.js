@@ -4,10 +4,9 @@
 // writes is read by the other, and each side's lock excludes the other.
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
-const path = require('node:path');
 const { before, test } = require('node:test');
 const { AlreadyLockedError, LoopLock } = require('../dist');
-const { makeWorkspace } = require('./helpers');
+const { lockPathIn, makeWorkspace } = require('./helpers');
 const { buildPeer, missingToolchain, startPeer } = require('./rust-peer-tool');
 
 const skip = missingToolchain();
@@ -16,7 +15,6 @@ before(() => {
   if (!skip) buildPeer();
 });
 
-const lockPathIn = (workspace) => path.join(workspace, '.ralph', 'loop.lock');
 // chrono prints nanoseconds; loop-lock writes and keeps milliseconds.
 const asChrono = (date) => date.toISOString().replace('Z', '000000Z');
 const asLoopLock = (record) => ({ pid: record.pid, started: new Date(`${record.started.slice(0, 23)}Z`), prompt: record.prompt });

@@ -5,13 +5,11 @@
 // process exit, as fs.watch does, inotify or poll.
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
-const path = require('node:path');
 const { test } = require('node:test');
 const { LoopLock } = require('../dist');
 const { native } = require('../dist/native.js');
-const { makeWorkspace, startChild } = require('./helpers');
+const { lockPathIn, makeWorkspace, startChild } = require('./helpers');
 
-const lockPathIn = (workspace) => path.join(workspace, '.ralph', 'loop.lock');
 const NO_INOTIFY =
   process.platform !== 'linux' || native().watchPaths === undefined
     ? 'no inotify watcher here (Windows, macOS, Bun, Deno): watch() polls, which readers do not wake'

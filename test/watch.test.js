@@ -11,10 +11,9 @@ const { test } = require('node:test');
 const { Worker } = require('node:worker_threads');
 const { LoopLock } = require('../dist');
 const { native } = require('../dist/native.js');
-const { FIXTURES, makeWorkspace, startChild, UNDER_WINE, until } = require('./helpers');
+const { FIXTURES, lockPathIn, makeWorkspace, startChild, UNDER_WINE, until } = require('./helpers');
 const { buildPeer, missingToolchain, startPeer } = require('./rust-peer-tool');
 
-const lockPathIn = (workspace) => path.join(workspace, '.ralph', 'loop.lock');
 const FREE = { locked: false, holder: null };
 const WINDOWS = process.platform === 'win32';
 // Where the addon watches with inotify; elsewhere (Windows, macOS, Bun,
