@@ -7,7 +7,7 @@ const assert = require('node:assert/strict');
 const { spawnSync } = require('node:child_process');
 const { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } = require('node:fs');
 const { tmpdir } = require('node:os');
-const { join } = require('node:path');
+const { dirname, join } = require('node:path');
 const { after, test } = require('node:test');
 
 const { elfInterpreter, fitLibc, libc, libcOfLoader } = require('../dist/libc.js');
@@ -90,7 +90,10 @@ test('at install on musl, node-gyp-build keeps a musl prebuild that loads and re
   const root = join(__dirname, '..');
   const arch = process.arch;
   const install = (dir, executable) => {
-    const env = { ...process.env, PATH: `${join(root, 'node_modules', '.bin')}:${process.env.PATH}` };
+    // node-gyp-build's install step runs node-gyp-build-test from PATH, as npm's scripts find it:
+    // the .bin beside node-gyp-build, in a checkout and in an installed project alike.
+    const bin = join(dirname(dirname(require.resolve('node-gyp-build/package.json'))), '.bin');
+    const env = { ...process.env, PATH: `${bin}:${process.env.PATH}` };
     delete env.LIBC;
     const code = `Object.defineProperty(process, 'execPath', { value: ${JSON.stringify(executable)} });
       require(${JSON.stringify(join(root, 'scripts', 'install.js'))});`;
@@ -108,7 +111,8 @@ test('at install on musl, node-gyp-build keeps a musl prebuild that loads and re
   const muslExe = elfNaming(`/lib/ld-musl-${arch === 'arm64' ? 'aarch64' : 'x86_64'}.so.1`);
   const glibcExe = elfNaming('/lib64/ld-linux-x86-64.so.2');
   // An empty project has no binding.gyp: a build attempt fails, keeping the prebuild succeeds.
-  assert.equal(install(project(loadable), muslExe).status, 0, 'the musl prebuild was not kept on musl');
+  const kept = install(project(loadable), muslExe);
+  assert.equal(kept.status, 0, `the musl prebuild was not kept on musl: ${kept.stderr}${kept.stdout}`);
   assert.notEqual(install(project(loadable), glibcExe).status, 0, 'on glibc a musl-only project must build');
   assert.notEqual(install(project(Buffer.from('not an addon')), muslExe).status, 0, 'a musl prebuild that fails to load must be rebuilt');
 });
