@@ -1,4 +1,5 @@
 import { getSystemErrorMap, getSystemErrorName } from 'node:util';
+import { isoTime } from './civil-time.js';
 import type { LockMetadata } from './metadata.js';
 
 /** Fields that locate a failure: the errno name, the syscall and the path. */
@@ -88,7 +89,7 @@ export class AlreadyLockedError extends LockError {
       super(
         holder === null
           ? `Lock '${path}' is held (the record in it is not its holder's)`
-          : `Lock '${path}' is held by pid ${holder.pid} since ${holder.started.toISOString()}`,
+          : `Lock '${path}' is held by pid ${holder.pid} since ${isoTime(holder.started.getTime())}`,
         { code: 'ELOCKED', path },
       );
     } finally {

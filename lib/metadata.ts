@@ -1,3 +1,4 @@
+import { daysFromCivil } from './civil-time.js';
 import { LockParseError } from './errors.js';
 
 /** What the holder writes into the lock file, readable by anyone. */
@@ -125,10 +126,7 @@ function parseOwnForm(text: string): Date | null | undefined {
   const millis = digits(text, 20, 3);
   if (year < 0 || month < 0 || day < 0 || hour < 0 || minute < 0 || second < 0 || millis < 0) return undefined;
   if (!isRealTime(year, month, day, hour, minute, second)) return null;
-  const date = new Date(Date.UTC(year, month - 1, day, hour, minute, second, millis));
-  // Date.UTC reads years 0 to 99 as 1900 to 1999.
-  if (year < 100) date.setUTCFullYear(year, month - 1, day);
-  return date;
+  return new Date(daysFromCivil(year, month, day) * 86_400_000 + ((hour * 60 + minute) * 60 + second) * 1000 + millis);
 }
 
 function parseGeneral(text: string): Date | null {
@@ -194,6 +192,11 @@ function toMetadata(value: unknown, path: string): LockMetadata {
  * inside a JSON string is escaped), so that prefix is the new record whole.
  */
 export function parseRecord(text: string, path: string): LockMetadata | null {
+  return parseOwnLayout(text) ?? parseAnyRecord(text, path);
+}
+
+/** `parseRecord` by `JSON.parse`, for any layout: what `parseOwnLayout` must agree with. */
+export function parseAnyRecord(text: string, path: string): LockMetadata | null {
   if (text.trim() === '') return null;
   let value: unknown;
   try {
@@ -210,4 +213,54 @@ export function parseRecord(text: string, path: string): LockMetadata | null {
     }
   }
   return toMetadata(value, path);
+}
+
+// The record as native/record.cc and serde_json's to_string_pretty lay it
+// out, around the pid's digits, the time and the prompt's characters.
+const PID_FIELD = '{\n  "pid": ';
+const STARTED_FIELD = ',\n  "started": "';
+const PROMPT_FIELD = '",\n  "prompt": "';
+const RECORD_END = '"\n}';
+// What a JSON string holds only escaped.
+const NEEDS_ESCAPE = /["\\\u0000-\u001f]/;
+
+/**
+ * A record in its writers' own layout, read field by field: the one that
+ * every status() and contended tryAcquire() meets, at half the cost of
+ * JSON.parse and checking what it built. Undefined for any other text
+ * (another layout, a pid JSON would not read, a time in another form, a
+ * prompt with escapes that do not decode), which `parseAnyRecord` then
+ * reads or refuses: for every text this accepts, it returns what that does.
+ */
+function parseOwnLayout(text: string): LockMetadata | undefined {
+  if (!text.startsWith(PID_FIELD) || !text.endsWith(RECORD_END)) return undefined;
+  let at = PID_FIELD.length;
+  let pid = 0;
+  for (; at < text.length; at++) {
+    const digit = text.charCodeAt(at) - 48;
+    if (digit < 0 || digit > 9) break;
+    pid = pid * 10 + digit;
+  }
+  const pidDigits = at - PID_FIELD.length;
+  // JSON writes no leading zero; a pid has at most 10 digits.
+  if (pidDigits === 0 || pidDigits > 10 || (pidDigits > 1 && text[PID_FIELD.length] === '0')) return undefined;
+  if (pid > 0xffffffff || !text.startsWith(STARTED_FIELD, at)) return undefined;
+  at += STARTED_FIELD.length;
+  const started = parseOwnForm(text.slice(at, at + 24));
+  if (!(started instanceof Date)) return undefined;
+  at += 24;
+  const from = at + PROMPT_FIELD.length;
+  const end = text.length - RECORD_END.length;
+  if (from > end || !text.startsWith(PROMPT_FIELD, at)) return undefined;
+  const body = text.slice(from, end);
+  // Without a quote, backslash or control character, the JSON string's
+  // characters are its value; escapes are decoded by JSON.parse.
+  if (!NEEDS_ESCAPE.test(body)) return { pid, started, prompt: body };
+  let prompt: unknown;
+  try {
+    prompt = JSON.parse(`"${body}"`);
+  } catch {
+    return undefined;
+  }
+  return typeof prompt === 'string' ? { pid, started, prompt } : undefined;
 }

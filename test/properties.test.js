@@ -278,3 +278,62 @@ test('timestamps in loop-lock\'s own form parse exactly as Date does, and malfor
     assert.equal(parseTimestamp(general)?.getTime() ?? null, viaDate(text), general);
   }
 });
+
+test('records in the writers\' own layout, and near misses of it, parse as JSON.parse reads them', () => {
+  const { parseRecord, parseAnyRecord } = require('../dist/metadata.js');
+  const { LockParseError: ParseError } = require('../dist/errors.js');
+  // The outcome of one parser: the record's fields, null, or the parse error's message.
+  const outcome = (parse, text) => {
+    try {
+      const record = parse(text, '/ws/.ralph/loop.lock');
+      return record === null ? null : { pid: record.pid, started: record.started.getTime(), prompt: record.prompt };
+    } catch (error) {
+      assert.ok(error instanceof ParseError, String(error));
+      return `LockParseError: ${error.message}`;
+    }
+  };
+  const agree = (text) => assert.deepEqual(outcome(parseRecord, text), outcome(parseAnyRecord, text), JSON.stringify(text));
+  const time = fc.integer({ min: -62167219200000, max: 253402300799999 }).map((ms) => new Date(ms).toISOString());
+  const pid = fc.oneof(fc.integer({ min: 0, max: 0xffffffff }), fc.constantFrom(-1, 2 ** 32, 1.5, 1e21));
+  // Whole records, with prompts of any characters (escapes, quotes, control characters, lone surrogates).
+  fc.assert(
+    fc.property(pid, time, fc.string({ unit: 'binary' }), (p, s, prompt) => agree(recordText(p, s, prompt))),
+    { numRuns: 20000 },
+  );
+  // The same texts cut, extended or with one character changed anywhere: the near misses a fast path could take for records.
+  const edits = fc.tuple(pid, time, fc.string({ unit: 'binary', maxLength: 12 }), fc.nat(), fc.constantFrom('cut', 'insert', 'replace'), fc.constantFrom('"', '\\', '\n', '}', '0', ' ', 'u', ',', '\u0000', 'x'));
+  fc.assert(
+    fc.property(edits, ([p, s, prompt, at, edit, char]) => {
+      const text = recordText(p, s, prompt);
+      const i = at % (text.length + 1);
+      if (edit === 'cut') agree(text.slice(0, i));
+      else if (edit === 'insert') agree(text.slice(0, i) + char + text.slice(i));
+      else agree(text.slice(0, i) + char + text.slice(i + 1));
+    }),
+    { numRuns: 50000 },
+  );
+  // A leading zero, the prompt's quote shared with the end, escaped quotes at the end, a JSON number in another notation.
+  for (const text of [
+    '{\n  "pid": 0123,\n  "started": "2026-12-07T01:02:03.456Z",\n  "prompt": "p"\n}',
+    '{\n  "pid": 1,\n  "started": "2026-12-07T01:02:03.456Z",\n  "prompt": "\n}',
+    '{\n  "pid": 1,\n  "started": "2026-12-07T01:02:03.456Z",\n  "prompt": "a\\"\n}',
+    '{\n  "pid": 1,\n  "started": "2026-12-07T01:02:03.456Z",\n  "prompt": "a\\\\"\n}',
+    '{\n  "pid": 1e3,\n  "started": "2026-12-07T01:02:03.456Z",\n  "prompt": "p"\n}',
+    '{\n  "pid": 0,\n  "started": "0000-02-29T00:00:00.000Z",\n  "prompt": ""\n}',
+    '{\n  "pid": 4294967295,\n  "started": "9999-12-31T23:59:59.999Z",\n  "prompt": "\\u0000"\n}',
+  ]) {
+    agree(text);
+  }
+});
+
+test('isoTime writes any time a Date holds as Date#toISOString does', () => {
+  const { isoTime } = require('../dist/civil-time.js');
+  const edges = [0, -1, 1, 951782400000, 4107542400000, 253402300799999, 253402300800000, -62167219200000, -62167219200001, 8.64e15, -8.64e15];
+  for (const ms of edges) assert.equal(isoTime(ms), new Date(ms).toISOString(), `ms ${ms}`);
+  fc.assert(
+    fc.property(fc.oneof(fc.integer({ min: -8.64e15, max: 8.64e15 }), fc.integer({ min: -62167219200000, max: 253402300799999 })), (ms) => {
+      assert.equal(isoTime(ms), new Date(ms).toISOString());
+    }),
+    { numRuns: 50000 },
+  );
+});
