@@ -2,7 +2,7 @@ import { basename, dirname } from 'node:path';
 import { AlreadyLockedError, isErrno, LockError, toLockError } from './errors.js';
 import { checkFilesystem, filesystemCleared } from './filesystem.js';
 import { heldByThisThread, Holding, type LockGuard } from './guard.js';
-import { openForLock } from './lock-file.js';
+import { holderOfRecord, openForLock } from './lock-file.js';
 import { encodePrompt } from './metadata.js';
 import { type Binding, type Handle, native, WaitOutcome } from './native.js';
 import type { Resolved } from './options.js';
@@ -22,8 +22,8 @@ export function replacedTooOften(lockPath: string): LockError {
 
 /**
  * `tryAcquire()`: one native attempt per try (open, lock, claim), reopening
- * while the file turns out stale; when refused, who holds it, read through
- * the attempt's descriptor.
+ * while the file turns out stale; when refused, who holds it, from the
+ * record the attempt read through its descriptor.
  */
 export function acquireNow({ lockPath, policy }: Resolved, prompt: unknown): LockGuard {
   const promptJson = encodePrompt(prompt, lockPath);
@@ -32,6 +32,7 @@ export function acquireNow({ lockPath, policy }: Resolved, prompt: unknown): Loc
   for (let reopens = 0; reopens <= MAX_REOPENS; reopens++) {
     const started = Date.now();
     const found = attemptOrCreate(binding, lockPath, promptJson, started);
+    if (typeof found === 'string') throw new AlreadyLockedError(lockPath, holderOfRecord(binding, found, lockPath));
     if (found > 0) return Holding.held(found as Handle, lockPath, process.pid, prompt as string, started);
     if (found < 0) throw new AlreadyLockedError(lockPath, holderThrough(binding, -found as Handle, lockPath));
   }
@@ -39,7 +40,7 @@ export function acquireNow({ lockPath, policy }: Resolved, prompt: unknown): Loc
 }
 
 /** `binding.attempt`, creating the lock file's directories when they are missing. */
-function attemptOrCreate(binding: Binding, lockPath: string, promptJson: string, started: number): number {
+function attemptOrCreate(binding: Binding, lockPath: string, promptJson: string, started: number): number | string {
   try {
     return binding.attempt(lockPath, process.pid, promptJson, started);
   } catch (error) {

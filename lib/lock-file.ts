@@ -2,7 +2,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { isErrno, LockParseError, toLockError } from './errors.js';
 import { type LockMetadata, MAX_METADATA_BYTES, parseRecord } from './metadata.js';
-import type { Binding, Handle } from './native.js';
+import { type Binding, FoundSlot, type Handle } from './native.js';
 
 /**
  * Creates `dir` and any missing parents. Not `mkdirSync`'s recursive mode:
@@ -81,6 +81,38 @@ export function readRecordOrNull(binding: Binding, handle: Handle, lockPath: str
   } catch (error) {
     if (error instanceof LockParseError) return null;
     throw error;
+  }
+}
+
+/** `parseRecord`, with `null` for anything that is not a complete record, as `readRecordOrNull` has it. */
+function parseRecordOrNull(text: string, lockPath: string): LockMetadata | null {
+  try {
+    return parseRecord(text, lockPath);
+  } catch (error) {
+    if (error instanceof LockParseError) return null;
+    throw error;
+  }
+}
+
+/**
+ * `currentHolder` for a record that `attempt` or `inspect` read from a file
+ * found held, in the same call that found it (see `Binding.found`): a mark
+ * on the file names the holder's pid, so the record is the holder's when
+ * its pid is that one; without a mark, `heldBy` through the handle the call
+ * kept open, which this closes.
+ */
+export function holderOfRecord(binding: Binding, text: string, lockPath: string): LockMetadata | null {
+  const found = binding.found as Float64Array;
+  const handle = found[FoundSlot.Handle] as Handle | 0;
+  const markedPid = found[FoundSlot.MarkedPid];
+  try {
+    const holder = parseRecordOrNull(text, lockPath);
+    if (holder === null || handle === 0) return holder !== null && holder.pid === markedPid ? holder : null;
+    return binding.heldBy(handle, holder.pid, holder.started.getTime()) ? holder : null;
+  } catch (error) {
+    throw toLockError(error, lockPath);
+  } finally {
+    if (handle !== 0) binding.close(handle);
   }
 }
 

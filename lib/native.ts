@@ -27,6 +27,14 @@ export const enum WaitOutcome {
   Stale = 1,
 }
 
+/** Where `Binding.found` keeps what `attempt` and `inspect` found besides a held file's record. */
+export const enum FoundSlot {
+  /** The handle kept open for `heldBy`; 0 when the file was closed. */
+  Handle = 0,
+  /** The pid the file's holder mark names; -1 when none was read. */
+  MarkedPid = 1,
+}
+
 /** What a directory of a native watch is watched for (native/watcher.h). */
 export const enum WatchRole {
   /** Only its own removal or move. */
@@ -78,12 +86,14 @@ export interface Binding {
    * does, takes flock(LOCK_EX|LOCK_NB) (trying again for up to 10 ms while
    * only probes' shared locks refuse it), then claims it as `claim` does,
    * with the record stamped `started` (ms since the epoch). Returns the
-   * handle, holding the lock; the handle negated, open and unlocked, when
-   * another holder has it; 0, closed, when the file at the path is no
-   * longer the one locked (stale: reopen). Fails with ENOENT when a
-   * directory of the path is missing, and with EMLINK as `claim` does.
+   * handle, holding the lock; 0, closed, when the file at the path is no
+   * longer the one locked (stale: reopen); when another holder has it, its
+   * record as `inspect` returns one (`found` says what else it found), or
+   * the handle negated, open and unlocked, when the record is no text.
+   * Fails with ENOENT when a directory of the path is missing, and with
+   * EMLINK as `claim` does.
    */
-  attempt(path: string, pid: number, promptJson: string, started: number): number;
+  attempt(path: string, pid: number, promptJson: string, started: number): number | string;
   /**
    * `attempt` on a handle already open, for the try before a wait and each
    * try of the poll: flock(LOCK_SH when `shared`, else LOCK_EX, without the
@@ -136,11 +146,22 @@ export interface Binding {
    */
   probe(path: string): boolean;
   /**
-   * Opens read-only and probes as `probe` does, keeping the descriptor when
-   * the lock is held: that handle, or 0 when nobody holds the lock or there
-   * is no file.
+   * Opens read-only and probes as `probe` does; when the lock is held,
+   * reads the record and the file's holder mark in the same call: returns
+   * the record's text (as `read` with MAX_METADATA_BYTES), with `found`
+   * set, or the handle, open, when the file holds no text (for `read` to
+   * say why). 0 when nobody holds the lock or there is no file.
    */
-  inspect(path: string): Handle | 0;
+  inspect(path: string): Handle | 0 | string;
+  /**
+   * What `attempt` or `inspect` found besides the record they returned,
+   * until the next such call (see `FoundSlot`): the handle kept open for
+   * `heldBy` (the caller closes it), 0 when the file carried a mark and was
+   * closed; the pid that mark names (it holds the lock), -1 when there was
+   * none to read. Absent only if the addon could
+   * not allocate it, and then those calls return handles, never records.
+   */
+  readonly found?: Float64Array;
   /**
    * Whether process `pid` holds the lock on the handle's inode, for a record
    * stamped `started` (ms since the epoch). Linux asks the kernel: a

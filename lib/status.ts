@@ -1,6 +1,6 @@
 import { toLockError } from './errors.js';
 import { checkFilesystem, filesystemCleared } from './filesystem.js';
-import { currentHolder, openExisting, readRecord, readRecordOrNull } from './lock-file.js';
+import { currentHolder, holderOfRecord, openExisting, readRecord, readRecordOrNull } from './lock-file.js';
 import type { LockMetadata } from './metadata.js';
 import { type Binding, type Handle, native } from './native.js';
 import type { NetworkFilesystemPolicy, Resolved } from './options.js';
@@ -35,23 +35,24 @@ export function statusThrough(binding: Binding, handle: Handle, lockPath: string
 }
 
 /**
- * `status()`: probes as `isLocked` does, keeping the descriptor when the
- * lock is held (`binding.inspect`), so that the record is read, and its pid
- * checked, on the inode found held.
+ * `status()`: probes as `isLocked` does, and when the lock is held reads
+ * the record and the holder's mark in the same call (`binding.inspect`),
+ * on the inode found held.
  */
 export function statusOf({ lockPath, policy }: Resolved): LockStatus {
   const binding = native();
   if (!filesystemCleared(lockPath, policy) && !checkExistingFilesystem(binding, lockPath, policy)) {
     return { locked: false, holder: null };
   }
-  let handle: Handle | 0;
+  let found: Handle | 0 | string;
   try {
-    handle = binding.inspect(lockPath);
+    found = binding.inspect(lockPath);
   } catch (error) {
     throw toLockError(error, lockPath);
   }
-  if (handle === 0) return { locked: false, holder: null };
-  return { locked: true, holder: holderThrough(binding, handle, lockPath) };
+  if (found === 0) return { locked: false, holder: null };
+  const holder = typeof found === 'string' ? holderOfRecord(binding, found, lockPath) : holderThrough(binding, found, lockPath);
+  return { locked: true, holder };
 }
 
 /** `currentHolder` through a handle found held, which it then closes. */

@@ -158,6 +158,28 @@ bool RecordArgs(const Napi::CallbackInfo& info, size_t index, bool optional,
   return true;
 }
 
+// What a call that found the lock held returns (attempt(), inspect()): the
+// record, read through the handle in the same crossing, with the handle
+// and the mark left in `found` (see FileTable::found). A file that carries
+// a mark is closed here (0): the mark's pid settles who holds it. Any
+// other stays open for heldBy(). When the record is no text to return (a
+// failed read, a file larger than any record or not UTF-8), `unread`: the
+// handle, for the caller's read() to report why, as it always did.
+Napi::Value HeldRecord(Napi::Env env, FileTable* files, uint32_t file_id, double unread) {
+  double* found = files->found();
+  LockFile* file = files->Find(file_id);
+  std::string bytes;
+  if (found == nullptr || !ReadRecord(file->handle(), kMaxReadBytes, &bytes).ok() ||
+      bytes.size() > kMaxReadBytes || !IsValidUtf8(bytes.data(), bytes.size())) {
+    return Napi::Number::New(env, unread);
+  }
+  const int64_t marked = MarkedPid(file->handle());
+  if (marked > 0) files->Close(file_id);
+  found[0] = marked > 0 ? 0 : file_id;
+  found[1] = static_cast<double>(marked);
+  return Napi::String::New(env, bytes.data(), bytes.size());
+}
+
 // What attempt() and attemptOn() found, in one number (see AttemptLock).
 double SignedHandle(uint32_t file_id, Found found) {
   if (found == Found::kStale) return 0;
@@ -167,11 +189,12 @@ double SignedHandle(uint32_t file_id, Found found) {
 // attempt(path, pid, promptJson, started): one attempt at the lock in one
 // call (see LockFile::Attempt): opens the path (creating the file), locks,
 // claims with the record stamped `started` (ms since the epoch). Returns
-// the handle when it holds the lock; the handle negated when another
-// holder has it (open, unlocked, for reading who); 0 when the file at the
-// path is no longer the one locked (stale: closed, to reopen). A number,
-// not an array: building a two-element array through N-API costs more
-// than three more calls into the addon.
+// the handle when it holds the lock; 0 when the file at the path is no
+// longer the one locked (stale: closed, to reopen); when another holder
+// has it, its record and `found` as HeldRecord leaves them, or the handle
+// negated when the record is no text (open, unlocked, for reading why).
+// A number or a string, not an array: building one through N-API costs
+// more than three more calls into the addon.
 Napi::Value AttemptLock(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::string path, prompt_json;
@@ -191,6 +214,7 @@ Napi::Value AttemptLock(const Napi::CallbackInfo& info) {
   status = files->Find(file_id)->Attempt(&request, &found);
   if (!status.ok() || found == Found::kStale) files->Close(file_id);
   if (!status.ok()) return ThrowStatus(env, status);
+  if (found == Found::kHeld) return HeldRecord(env, files, file_id, -static_cast<double>(file_id));
   return Napi::Number::New(env, SignedHandle(file_id, found));
 }
 
@@ -264,10 +288,10 @@ Napi::Value Probe(const Napi::CallbackInfo& info) {
   return Reply(env, status, [&] { return Napi::Boolean::New(env, !free); });
 }
 
-// inspect(path): the probe of status(), keeping the descriptor when the
-// lock is held: the handle, open on the file found held, for reading its
-// record and who holds it; 0 when nobody holds the lock or there is no
-// lock file.
+// inspect(path): the probe of status(), reading on when the lock is held:
+// the record and `found`, as HeldRecord leaves them (or the handle, open on
+// the file found held, when the record is no text); 0 when nobody holds
+// the lock or there is no lock file.
 Napi::Value Inspect(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::string path;
@@ -284,7 +308,9 @@ Napi::Value Inspect(const Napi::CallbackInfo& info) {
     Release(handle, false);  // without flock(LOCK_UN), as Probe does
     return Reply(env, status, [&] { return Napi::Number::New(env, 0); });
   }
-  return Napi::Number::New(env, FilesOf(info)->Add(handle, std::move(path), id));
+  FileTable* files = FilesOf(info);
+  const uint32_t file_id = files->Add(handle, std::move(path), id);
+  return HeldRecord(env, files, file_id, file_id);
 }
 
 // heldBy(handle, pid, started): whether pid holds the lock on the handle's
@@ -423,6 +449,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("fileKey", Napi::Function::New(env, FileKey, "fileKey", files));
   exports.Set("filesystem", Napi::Function::New(env, Filesystem, "filesystem", files));
   exports.Set("close", Napi::Function::New(env, Close, "close", files));
+  if (napi_value found = files->FoundArray()) exports.Set("found", Napi::Value(env, found));
   exports.Set("killChildrenOnExit", Napi::Function::New(env, KillChildren, "killChildrenOnExit"));
   exports.Set("descriptor", Napi::Function::New(env, Descriptor, "descriptor", files));
 #ifdef LOOP_LOCK_TEST_EXPORTS

@@ -33,6 +33,15 @@ class FileTable {
   // Closes and forgets id; unknown ids are ignored.
   void Close(uint32_t id);
 
+  // Two numbers that a call returning a held file's record leaves for
+  // JavaScript (see HeldRecord in binding.cc): [0] the handle kept open for
+  // the holder check, 0 when closed; [1] the pid the file's mark names, -1
+  // when none was read. The binding exports a Float64Array over them once,
+  // so such a call returns a string, not an object it would have to build.
+  // The table keeps the buffer alive for as long as it writes to it.
+  double* found() const { return found_; }
+  napi_value FoundArray() const;
+
  private:
   static void OnEnvironmentTeardown(void* self);
 
@@ -42,6 +51,8 @@ class FileTable {
   // deletes this table) runs after the hooks, as Node's does.
   bool hooked_ = true;
   std::unordered_map<uint32_t, std::unique_ptr<LockFile>> files_;
+  napi_ref found_buffer_ = nullptr;
+  double* found_ = nullptr;
   uint32_t next_id_ = 1;
 };
 

@@ -25,6 +25,16 @@ bool MarkHolder(FileHandle fd, int64_t pid);
 // outlived its lock would name its process as the next holder's.
 void UnmarkHolder(FileHandle fd);
 
+// The pid whose mark the lock file open as `fd` carries, read by one
+// fcntl() over every pid's mark: what a reader that has just read the
+// record checks the record's pid against, in place of HoldsLock. A mark is
+// made after its record is written and removed before its lock is
+// released, so there is at most one, and it is the holder's. -1 when no
+// mark can be read: none (a holder that writes none, another platform), or
+// a lock other than a mark in the way (an fcntl() user's POSIX lock), which
+// leaves the reader HoldsLock.
+int64_t MarkedPid(FileHandle fd);
+
 // A record is written after its process starts: a process that started
 // more than this after a record's `started` did not write it, and its pid
 // was reused. The slack covers the clock tick that start times are counted

@@ -19,6 +19,8 @@ const noPidNamespace =
   hasFlock && spawnSync('unshare', ['--pid', '--fork', 'true']).status === 0
     ? false
     : 'needs util-linux flock and unshare --pid (root or user namespaces)';
+const noPython =
+  process.platform === 'linux' && spawnSync('python3', ['--version']).status === 0 ? false : 'needs Linux and python3';
 
 
 /** A record as loop-lock and the reference write it, naming `pid`. */
@@ -204,4 +206,46 @@ test('a holder marks its record while it holds the lock, and only then', { skip:
   assert.equal(marksOn(waited.lockPath), 1);
   waited.release();
   assert.equal(marksOn(waited.lockPath), 0);
+});
+
+// A reader reads the record and then the holder's mark: the mark names the
+// process that holds the lock, and a record naming any other is not its.
+test('a record written over a marked holder\'s, naming another live process, names no one', (t) => {
+  const workspace = makeWorkspace(t);
+  const guard = LoopLock.tryAcquire(workspace, 'marked');
+  t.after(() => guard.release());
+  const { started } = guard.metadata;
+  const writeRecordOf = (pid) =>
+    fs.writeFileSync(lockPathIn(workspace), JSON.stringify({ pid, started: started.toISOString(), prompt: 'marked' }, null, 2));
+  // The parent is alive and holds nothing here.
+  writeRecordOf(process.ppid);
+  assert.deepEqual(LoopLock.status(workspace), { locked: true, holder: null });
+  assert.equal(holderOfTryAcquire(workspace), null);
+  writeRecordOf(process.pid);
+  assert.deepEqual(LoopLock.status(workspace).holder, guard.metadata);
+  assert.deepEqual(holderOfTryAcquire(workspace), guard.metadata);
+});
+
+// A POSIX record lock over the whole file (an fcntl() user's, taken
+// first) covers the byte of the holder's mark, which then cannot be made:
+// the holder is confirmed the way an unmarked one is.
+test('a holder that could not mark, under a foreign fcntl() lock over the whole file, is named', { skip: noPython }, async (t) => {
+  const workspace = makeWorkspace(t);
+  fs.mkdirSync(path.dirname(lockPathIn(workspace)));
+  fs.writeFileSync(lockPathIn(workspace), '');
+  const script = [
+    'import fcntl, os, sys',
+    'fd = os.open(sys.argv[1], os.O_RDONLY)',
+    'fcntl.lockf(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)',
+    'print("{\\"event\\":\\"locked\\"}", flush=True)',
+    'sys.stdin.readline()',
+  ].join('\n');
+  const peer = startChild(t, null, ['-c', script, lockPathIn(workspace)], { command: 'python3' });
+  await peer.next('locked');
+  const holder = startChild(t, 'holder.js', [JSON.stringify({ workspace, prompt: 'behind a POSIX lock', mode: 'try' })]);
+  const { pid } = await holder.next('locked');
+  const { holder: named } = LoopLock.status(workspace);
+  assert.equal(named?.pid, pid);
+  assert.equal(named?.prompt, 'behind a POSIX lock');
+  assert.equal(holderOfTryAcquire(workspace)?.pid, pid);
 });

@@ -186,6 +186,27 @@ bool MarkHolder(FileHandle fd, int64_t pid) {
 #endif
 }
 
+int64_t MarkedPid(FileHandle fd) {
+#ifdef F_OFD_SETLK
+  constexpr off_t kPids = off_t{1} << 22;
+  const off_t first = MarkOffset(0);
+  struct flock range = {};
+  range.l_type = F_WRLCK;
+  range.l_whence = SEEK_SET;
+  range.l_start = first;
+  range.l_len = kPids;
+  if (OfdLock(fd, F_OFD_GETLK, &range) < 0 || range.l_type == F_UNLCK) return -1;
+  // As in IsMarked: only an OFD lock on one byte is a mark.
+  if (range.l_pid != -1 || range.l_len != 1 || range.l_start <= first || range.l_start >= first + kPids) {
+    return -1;
+  }
+  return static_cast<int64_t>(range.l_start - first);
+#else
+  (void)fd;
+  return -1;
+#endif
+}
+
 void UnmarkHolder(FileHandle fd) {
 #ifdef F_OFD_SETLK
   struct flock range = {};

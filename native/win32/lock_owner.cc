@@ -14,6 +14,8 @@ bool MarkHolder(FileHandle, int64_t) { return false; }
 
 void UnmarkHolder(FileHandle) {}
 
+int64_t MarkedPid(FileHandle) { return -1; }
+
 void PrepareHoldsLock() {}
 
 namespace {
