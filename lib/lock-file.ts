@@ -108,7 +108,7 @@ export function holderOfRecord(binding: Binding, text: string, lockPath: string)
   try {
     const holder = parseRecordOrNull(text, lockPath);
     if (holder === null || handle === 0) return holder !== null && holder.pid === markedPid ? holder : null;
-    return binding.heldBy(handle, holder.pid, holder.started.getTime()) ? holder : null;
+    return binding.heldBy(handle, holder.pid, holder.started.getTime(), markedPid !== 0) ? holder : null;
   } catch (error) {
     throw toLockError(error, lockPath);
   } finally {

@@ -31,7 +31,7 @@ export const enum WaitOutcome {
 export const enum FoundSlot {
   /** The handle kept open for `heldBy`; 0 when the file was closed. */
   Handle = 0,
-  /** The pid the file's holder mark names; -1 when none was read. */
+  /** The pid the file's holder mark names; 0 when it has none; -1 when another lock kept it from being read. */
   MarkedPid = 1,
 }
 
@@ -157,8 +157,8 @@ export interface Binding {
    * What `attempt` or `inspect` found besides the record they returned,
    * until the next such call (see `FoundSlot`): the handle kept open for
    * `heldBy` (the caller closes it), 0 when the file carried a mark and was
-   * closed; the pid that mark names (it holds the lock), -1 when there was
-   * none to read. Absent only if the addon could
+   * closed; the pid that mark names (it holds the lock), 0 when there was
+   * none, -1 when a lock other than a mark (an fcntl() user's) hid it. Absent only if the addon could
    * not allocate it, and then those calls return handles, never records.
    */
   readonly found?: Float64Array;
@@ -168,9 +168,11 @@ export interface Binding {
    * descriptor of the process's own that holds it (/proc/<pid>/fdinfo), or
    * where that cannot be read /proc/locks; and a process that started more
    * than 2 s after `started` did not write the record (its pid was reused).
-   * Where the kernel cannot say, whether `pid` is alive.
+   * Where the kernel cannot say, whether `pid` is alive. `mayBeMarked`
+   * false skips looking for the pid's holder mark, for a caller that
+   * `found` told there is none.
    */
-  heldBy(handle: Handle, pid: number, started: number): boolean;
+  heldBy(handle: Handle, pid: number, started: number, mayBeMarked?: boolean): boolean;
   /**
    * Drops the handle's lock and keeps it open: the probe of a watch, whose
    * descriptor stays open so that probing makes no inotify event (see

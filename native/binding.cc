@@ -174,8 +174,8 @@ Napi::Value HeldRecord(Napi::Env env, FileTable* files, uint32_t file_id, double
     return Napi::Number::New(env, unread);
   }
   const int64_t marked = MarkedPid(file->handle());
-  if (marked > 0) files->Close(file_id);
-  found[0] = marked > 0 ? 0 : file_id;
+  if (marked > kNoMark) files->Close(file_id);
+  found[0] = marked > kNoMark ? 0 : file_id;
   found[1] = static_cast<double>(marked);
   return Napi::String::New(env, bytes.data(), bytes.size());
 }
@@ -313,15 +313,17 @@ Napi::Value Inspect(const Napi::CallbackInfo& info) {
   return HeldRecord(env, files, file_id, file_id);
 }
 
-// heldBy(handle, pid, started): whether pid holds the lock on the handle's
-// inode, as far as the system can tell, for a record stamped `started` (ms
-// since the epoch; see HoldsLock)
+// heldBy(handle, pid, started[, mayBeMarked]): whether pid holds the lock
+// on the handle's inode, as far as the system can tell, for a record
+// stamped `started` (ms since the epoch; see HoldsLock)
 Napi::Value HeldBy(const Napi::CallbackInfo& info) {
   LockFile* file = OpenFileArg(info);
   uint64_t pid = 0;
   double started = 0;
+  bool may_be_marked = true;
   if (file == nullptr || !IntegerArg(info, 1, "pid", UINT32_MAX, &pid) ||
-      !NumberArg(info, 2, "started", &started)) {
+      !NumberArg(info, 2, "started", &started) ||
+      (info.Length() > 3 && !BoolArg(info, 3, "mayBeMarked", &may_be_marked))) {
     return info.Env().Undefined();
   }
   // Any Date's time is within 8.64e15 ms of the epoch.
@@ -329,7 +331,8 @@ Napi::Value HeldBy(const Napi::CallbackInfo& info) {
     ThrowArgument(info, true, "started", "a time in ms within 8.64e15 of the epoch");
     return info.Env().Undefined();
   }
-  const bool held = HoldsLock(file->handle(), file->id(), static_cast<int64_t>(pid), static_cast<int64_t>(started));
+  const bool held = HoldsLock(file->handle(), file->id(), static_cast<int64_t>(pid),
+                              static_cast<int64_t>(started), may_be_marked);
   return Napi::Boolean::New(info.Env(), held);
 }
 

@@ -29,10 +29,12 @@ void UnmarkHolder(FileHandle fd);
 // fcntl() over every pid's mark: what a reader that has just read the
 // record checks the record's pid against, in place of HoldsLock. A mark is
 // made after its record is written and removed before its lock is
-// released, so there is at most one, and it is the holder's. -1 when no
-// mark can be read: none (a holder that writes none, another platform), or
-// a lock other than a mark in the way (an fcntl() user's POSIX lock), which
-// leaves the reader HoldsLock.
+// released, so there is at most one, and it is the holder's. kNoMark when
+// there is none (a holder that writes none, another platform); kMarkUnread
+// when a lock other than a mark is in the way (an fcntl() user's POSIX
+// lock). Either leaves the reader HoldsLock.
+constexpr int64_t kNoMark = 0;
+constexpr int64_t kMarkUnread = -1;
 int64_t MarkedPid(FileHandle fd);
 
 // A record is written after its process starts: a process that started
@@ -57,7 +59,10 @@ constexpr int64_t kStartSlackMs = 2000;
 // on macOS, a live process that started in time (the kernel's process
 // table). Windows: see win32/lock_owner.cc. Pids below 1 address
 // process groups and name no holder.
-bool HoldsLock(FileHandle fd, const FileId& id, int64_t pid, int64_t started_ms);
+// `may_be_marked` false skips the mark's check, for a reader that
+// MarkedPid just told there is none.
+bool HoldsLock(FileHandle fd, const FileId& id, int64_t pid, int64_t started_ms,
+               bool may_be_marked = true);
 
 // Opens what HoldsLock falls back to (/proc/locks), once per process.
 // Called when the addon loads, so that the descriptor it keeps is there

@@ -195,15 +195,16 @@ int64_t MarkedPid(FileHandle fd) {
   range.l_whence = SEEK_SET;
   range.l_start = first;
   range.l_len = kPids;
-  if (OfdLock(fd, F_OFD_GETLK, &range) < 0 || range.l_type == F_UNLCK) return -1;
+  if (OfdLock(fd, F_OFD_GETLK, &range) < 0) return kMarkUnread;
+  if (range.l_type == F_UNLCK) return kNoMark;
   // As in IsMarked: only an OFD lock on one byte is a mark.
   if (range.l_pid != -1 || range.l_len != 1 || range.l_start <= first || range.l_start >= first + kPids) {
-    return -1;
+    return kMarkUnread;
   }
   return static_cast<int64_t>(range.l_start - first);
 #else
   (void)fd;
-  return -1;
+  return kNoMark;
 #endif
 }
 
@@ -226,9 +227,10 @@ void PrepareHoldsLock() {
 #endif
 }
 
-bool HoldsLock(FileHandle fd, const FileId& id, int64_t pid, int64_t started_ms) {
+bool HoldsLock(FileHandle fd, const FileId& id, int64_t pid, int64_t started_ms,
+               bool may_be_marked) {
   if (pid < 1 || pid > INT_MAX) return false;
-  if (IsMarked(fd, pid)) return true;
+  if (may_be_marked && IsMarked(fd, pid)) return true;
 #ifdef __linux__
   // A start time read says the process exists, so a live holder needs no
   // kill() below: a few system calls in all, each a few microseconds.

@@ -14,7 +14,7 @@ bool MarkHolder(FileHandle, int64_t) { return false; }
 
 void UnmarkHolder(FileHandle) {}
 
-int64_t MarkedPid(FileHandle) { return -1; }
+int64_t MarkedPid(FileHandle) { return kNoMark; }
 
 void PrepareHoldsLock() {}
 
@@ -37,7 +37,7 @@ bool StartedAfter(HANDLE process, int64_t started_ms) {
 
 }  // namespace
 
-bool HoldsLock(FileHandle, const FileId&, int64_t pid, int64_t started_ms) {
+bool HoldsLock(FileHandle, const FileId&, int64_t pid, int64_t started_ms, bool) {
   // Pids are DWORDs, multiples of 4; 0 is the idle process and never a
   // holder.
   if (pid < 1 || pid > 0xFFFFFFFFLL) return false;
