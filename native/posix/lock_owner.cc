@@ -232,12 +232,11 @@ bool HoldsLock(FileHandle fd, const FileId& id, int64_t pid, int64_t started_ms,
   if (pid < 1 || pid > INT_MAX) return false;
   if (may_be_marked && IsMarked(fd, pid)) return true;
 #ifdef __linux__
-  // A start time read says the process exists, so a live holder needs no
-  // kill() below: a few system calls in all, each a few microseconds.
+  // The process's own entries say whether it holds the lock and started
+  // in time; that they could be read says it exists, so a live holder
+  // needs no kill() below: four system calls once its descriptor is known.
   if (ProcIsOwn()) {
-    const ProcAnswer reused = StartedAfter(pid, started_ms);
-    if (reused == ProcAnswer::kYes) return false;
-    const ProcAnswer held = reused == ProcAnswer::kNo ? HoldsThroughDescriptor(pid, id) : ProcAnswer::kUnknown;
+    const ProcAnswer held = HoldsAsWriter(pid, id, started_ms);
     if (held != ProcAnswer::kUnknown) return held == ProcAnswer::kYes;
   }
 #endif

@@ -24,10 +24,12 @@ namespace {
 
 // Reads a small /proc file whole into buffer, NUL-terminated: procfs makes
 // these files in one go and hands them out in one read. The length read,
-// or -1 with errno set.
-ssize_t ReadProcFile(const char* path, char* buffer, size_t size) {
+// or -1 with errno set. With `ino`, also the inode number of the entry.
+ssize_t ReadProcFile(const char* path, char* buffer, size_t size, unsigned long long* ino = nullptr) {
   const int fd = RetryOnEintr([&] { return open(path, O_RDONLY | O_CLOEXEC); });
   if (fd < 0) return -1;
+  struct stat entry;
+  if (ino != nullptr) *ino = fstat(fd, &entry) == 0 ? static_cast<unsigned long long>(entry.st_ino) : 0;
   const ssize_t n = RetryOnEintr([&] { return read(fd, buffer, size - 1); });
   const int error = errno;
   close(fd);
@@ -93,11 +95,14 @@ Listed LockListed(char* text, const FileId& id) {
 // Never a stat() of a descriptor that holds no lock on the file: that would
 // reach into whatever filesystem the process has files on (a network mount
 // that hangs), where fdinfo only reads the process's own table.
-ProcAnswer DescriptorHolds(int64_t pid, const char* fd, const FileId& id) {
+// With `fdinfo_ino`, also the inode number of that fdinfo entry (see
+// RememberedDescriptors).
+ProcAnswer DescriptorHolds(int64_t pid, const char* fd, const FileId& id,
+                           unsigned long long* fdinfo_ino = nullptr) {
   char path[64];
   std::snprintf(path, sizeof path, "/proc/%lld/fdinfo/%s", static_cast<long long>(pid), fd);
   char text[4096];
-  if (ReadProcFile(path, text, sizeof text) < 0) return ReadFailed(errno);
+  if (ReadProcFile(path, text, sizeof text, fdinfo_ino) < 0) return ReadFailed(errno);
   const Listed listed = LockListed(text, id);
   if (listed.held != ProcAnswer::kYes || listed.same_device) return listed.held;
   std::snprintf(path, sizeof path, "/proc/%lld/fd/%s", static_cast<long long>(pid), fd);
@@ -109,11 +114,12 @@ ProcAnswer DescriptorHolds(int64_t pid, const char* fd, const FileId& id) {
 }
 
 // Every descriptor of process `pid`, for the one that holds the lock on
-// `id` (*found): one fdinfo read each. kUnknown when the list cannot be
-// read (another user's process; hidepid; a process that exited meanwhile:
-// /proc/locks, read then, can tell), or when a descriptor could not say;
-// kYes wins over either.
-ProcAnswer FindHoldingDescriptor(int64_t pid, const FileId& id, int* found) {
+// `id` (*found, its fdinfo entry's inode number *fdinfo_ino): one fdinfo
+// read each. kUnknown when the list cannot be read (another user's process;
+// hidepid; a process that exited meanwhile: /proc/locks, read then, can
+// tell), or when a descriptor could not say; kYes wins over either.
+ProcAnswer FindHoldingDescriptor(int64_t pid, const FileId& id, int* found,
+                                 unsigned long long* fdinfo_ino) {
   char path[32];
   std::snprintf(path, sizeof path, "/proc/%lld/fd", static_cast<long long>(pid));
   DIR* descriptors = opendir(path);
@@ -121,7 +127,7 @@ ProcAnswer FindHoldingDescriptor(int64_t pid, const FileId& id, int* found) {
   ProcAnswer answer = ProcAnswer::kNo;
   for (const dirent* entry; (entry = readdir(descriptors)) != nullptr;) {
     if (entry->d_name[0] == '.') continue;
-    const ProcAnswer held = DescriptorHolds(pid, entry->d_name, id);
+    const ProcAnswer held = DescriptorHolds(pid, entry->d_name, id, fdinfo_ino);
     if (held == ProcAnswer::kYes) {
       *found = std::atoi(entry->d_name);
       answer = held;
@@ -133,41 +139,54 @@ ProcAnswer FindHoldingDescriptor(int64_t pid, const FileId& id, int* found) {
   return answer;
 }
 
-// The descriptor that last held the lock, per process and file: a holder
-// keeps its descriptor, so the next check reads that one's entries only.
-// A few entries, for a process that checks several lock files (watches of
-// several workspaces); the oldest goes first. Shared by every thread
-// (worker threads check too), under a mutex held only to copy an entry.
+// The descriptor that last held the lock, per process and file, with the
+// process's start time: a holder keeps its descriptor, so the next check
+// reads that one fdinfo only. Its entry's inode number says whether it is
+// still the same process's: procfs makes a new inode (a new number) for
+// /proc/<pid>/fdinfo/<fd> when it looks the name up for another process
+// (its entries are dropped when a process exits, and an inode refers to one
+// process for life), or when it evicted the old one; either way the start
+// time is read again, from /proc/<pid>/stat, the costliest file of a
+// check. A few entries, for a process that checks several lock files
+// (watches of several workspaces); the oldest goes first. Shared by every
+// thread (worker threads check too), under a mutex held only to copy an
+// entry.
 class RememberedDescriptors {
  public:
-  int Recall(int64_t pid, const FileId& id) {
-    std::lock_guard<std::mutex> hold(mutex_);
-    for (const Entry& entry : entries_) {
-      if (entry.pid == pid && entry.dev == id.dev && entry.ino == id.ino) return entry.fd;
-    }
-    return -1;
-  }
-
-  void Remember(int64_t pid, const FileId& id, int fd) {
-    std::lock_guard<std::mutex> hold(mutex_);
-    for (Entry& entry : entries_) {
-      if (entry.pid == pid && entry.dev == id.dev && entry.ino == id.ino) {
-        entry.fd = fd;
-        return;
-      }
-    }
-    entries_[next_] = Entry{pid, id.dev, id.ino, fd};
-    next_ = (next_ + 1) % kEntries;
-  }
-
- private:
-  static constexpr size_t kEntries = 16;
   struct Entry {
     int64_t pid = 0;  // no process: pids start at 1
     unsigned long long dev = 0;
     unsigned long long ino = 0;
     int fd = -1;
+    unsigned long long fdinfo_ino = 0;
+    int64_t start_since_boot_ms = -1;
   };
+
+  bool Recall(int64_t pid, const FileId& id, Entry* out) {
+    std::lock_guard<std::mutex> hold(mutex_);
+    for (const Entry& entry : entries_) {
+      if (entry.pid == pid && entry.dev == id.dev && entry.ino == id.ino) {
+        *out = entry;
+        return true;
+      }
+    }
+    return false;
+  }
+
+  void Remember(const Entry& remembered) {
+    std::lock_guard<std::mutex> hold(mutex_);
+    for (Entry& entry : entries_) {
+      if (entry.pid == remembered.pid && entry.dev == remembered.dev && entry.ino == remembered.ino) {
+        entry = remembered;
+        return;
+      }
+    }
+    entries_[next_] = remembered;
+    next_ = (next_ + 1) % kEntries;
+  }
+
+ private:
+  static constexpr size_t kEntries = 16;
   std::mutex mutex_;
   Entry entries_[kEntries];
   size_t next_ = 0;
@@ -192,9 +211,9 @@ int64_t BootTimeMs() {
   return (static_cast<int64_t>(real.tv_sec) - boot.tv_sec) * 1000 + (real.tv_nsec - boot.tv_nsec) / 1000000;
 }
 
-// When process `pid` started, in ms since the epoch, or -1 when /proc does
-// not say: field 22 of /proc/<pid>/stat, in clock ticks since boot.
-int64_t StartTimeMs(int64_t pid) {
+// When process `pid` started, in ms since boot, or -1 when /proc does not
+// say: field 22 of /proc/<pid>/stat, in clock ticks since boot.
+int64_t StartSinceBootMs(int64_t pid) {
   static const long ticks_per_second = sysconf(_SC_CLK_TCK);
   if (ticks_per_second <= 0) return -1;
   char path[32];
@@ -211,8 +230,14 @@ int64_t StartTimeMs(int64_t pid) {
   const unsigned long long ticks = std::strtoull(field + 1, &end, 10);
   if (end == field + 1) return -1;
   const auto per_second = static_cast<unsigned long long>(ticks_per_second);
-  const auto since_boot_ms = ticks / per_second * 1000 + ticks % per_second * 1000 / per_second;
-  return BootTimeMs() + static_cast<int64_t>(since_boot_ms);
+  return static_cast<int64_t>(ticks / per_second * 1000 + ticks % per_second * 1000 / per_second);
+}
+
+// Whether a process that started `start_since_boot_ms` after boot started
+// more than kStartSlackMs after `started_ms` (ms since the epoch): then it
+// did not write a record stamped so.
+bool StartedAfter(int64_t start_since_boot_ms, int64_t started_ms) {
+  return BootTimeMs() + start_since_boot_ms > started_ms + kStartSlackMs;
 }
 
 }  // namespace
@@ -228,23 +253,33 @@ bool ProcIsOwn() {
   return own;
 }
 
-ProcAnswer HoldsThroughDescriptor(int64_t pid, const FileId& id) {
-  const int remembered = Remembered().Recall(pid, id);
-  if (remembered >= 0) {
+ProcAnswer HoldsAsWriter(int64_t pid, const FileId& id, int64_t started_ms) {
+  RememberedDescriptors::Entry entry;
+  if (Remembered().Recall(pid, id, &entry)) {
     char fd[16];
-    std::snprintf(fd, sizeof fd, "%d", remembered);
-    if (DescriptorHolds(pid, fd, id) == ProcAnswer::kYes) return ProcAnswer::kYes;
+    std::snprintf(fd, sizeof fd, "%d", entry.fd);
+    unsigned long long fdinfo_ino = 0;
+    if (DescriptorHolds(pid, fd, id, &fdinfo_ino) == ProcAnswer::kYes) {
+      // Another inode for the entry: maybe another process by that pid.
+      if (fdinfo_ino != entry.fdinfo_ino) {
+        entry.start_since_boot_ms = StartSinceBootMs(pid);
+        if (entry.start_since_boot_ms < 0) return ProcAnswer::kUnknown;
+        entry.fdinfo_ino = fdinfo_ino;
+        Remembered().Remember(entry);
+      }
+      return StartedAfter(entry.start_since_boot_ms, started_ms) ? ProcAnswer::kNo : ProcAnswer::kYes;
+    }
   }
-  int found = -1;
-  const ProcAnswer answer = FindHoldingDescriptor(pid, id, &found);
-  if (answer == ProcAnswer::kYes) Remembered().Remember(pid, id, found);
-  return answer;
-}
-
-ProcAnswer StartedAfter(int64_t pid, int64_t started_ms) {
-  const int64_t start = StartTimeMs(pid);
+  // The start time first: a process that started too late is no writer,
+  // and its descriptors need not be read.
+  const int64_t start = StartSinceBootMs(pid);
   if (start < 0) return ProcAnswer::kUnknown;
-  return start > started_ms + kStartSlackMs ? ProcAnswer::kYes : ProcAnswer::kNo;
+  if (StartedAfter(start, started_ms)) return ProcAnswer::kNo;
+  int found = -1;
+  unsigned long long fdinfo_ino = 0;
+  const ProcAnswer answer = FindHoldingDescriptor(pid, id, &found, &fdinfo_ino);
+  if (answer == ProcAnswer::kYes) Remembered().Remember({pid, id.dev, id.ino, found, fdinfo_ino, start});
+  return answer;
 }
 
 }  // namespace loop_lock

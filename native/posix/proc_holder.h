@@ -23,26 +23,28 @@ enum class ProcAnswer { kYes, kNo, kUnknown };
 bool ProcIsOwn();
 
 // Whether process `pid` holds the exclusive flock() lock on the file `id`
-// through a descriptor of its own: one of its /proc/<pid>/fdinfo/<fd>
-// lists a FLOCK WRITE lock on that file's device and inode, which the
-// kernel lists there only for the open file description that holds it (a
-// stat() through /proc/<pid>/fd/<fd> confirms the file where the lock's
-// device is not the file's st_dev). A process that inherited the
-// descriptor holds the lock as much as the one that took it, and is
-// answered yes; one that closed its copy, no. The descriptor found is
-// remembered (per pid and file), so that the next answer reads that one
-// fdinfo, and checked again each time (its number may have been closed, or
-// reused for another file). kUnknown where the entries cannot be read
-// (another user's process: EACCES; hidepid) or where the kernel lists the
-// lock as a POSIX lock (a filesystem that emulates flock(), as /proc/locks
-// would show).
-ProcAnswer HoldsThroughDescriptor(int64_t pid, const FileId& id);
-
-// Whether process `pid` started more than kStartSlackMs after `started_ms`
-// (ms since the epoch), from /proc/<pid>/stat: then it did not write a
-// record stamped `started_ms` (see kStartSlackMs). kUnknown when the start
-// time cannot be read: no such process, or /proc hides it.
-ProcAnswer StartedAfter(int64_t pid, int64_t started_ms);
+// through a descriptor of its own, and started in time to have written a
+// record stamped `started_ms` (ms since the epoch; see kStartSlackMs).
+//
+// Held: one of its /proc/<pid>/fdinfo/<fd> lists a FLOCK WRITE lock on
+// that file's device and inode, which the kernel lists there only for the
+// open file description that holds it (a stat() through /proc/<pid>/fd/<fd>
+// confirms the file where the lock's device is not the file's st_dev). A
+// process that inherited the descriptor holds the lock as much as the one
+// that took it, and is answered yes; one that closed its copy, no. Started:
+// field 22 of /proc/<pid>/stat; a process that started more than
+// kStartSlackMs after `started_ms` did not write the record (its pid was
+// reused): no.
+//
+// The descriptor found is remembered (per pid and file) with the start
+// time, so that the next answer reads that one fdinfo, checked again each
+// time (its number may have been closed, or reused for another file), and
+// the start time again only when that fdinfo is another inode than the one
+// read then (see RememberedDescriptors in proc_holder.cc). kUnknown where
+// the entries cannot be read (no such process, another user's process:
+// EACCES; hidepid) or where the kernel lists the lock as a POSIX lock (a
+// filesystem that emulates flock(), as /proc/locks would show).
+ProcAnswer HoldsAsWriter(int64_t pid, const FileId& id, int64_t started_ms);
 
 }  // namespace loop_lock
 
