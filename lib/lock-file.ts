@@ -99,20 +99,25 @@ function parseRecordOrNull(text: string, lockPath: string): LockMetadata | null 
  * found held, in the same call that found it (see `Binding.found`): a mark
  * on the file names the holder's pid, so the record is the holder's when
  * its pid is that one; without a mark, `heldBy` through the handle the call
- * kept open, which this closes.
+ * kept open, which closes it too.
  */
 export function holderOfRecord(binding: Binding, text: string, lockPath: string): LockMetadata | null {
   const found = binding.found as Float64Array;
   const handle = found[FoundSlot.Handle] as Handle | 0;
   const markedPid = found[FoundSlot.MarkedPid];
+  let open = handle !== 0;
   try {
     const holder = parseRecordOrNull(text, lockPath);
-    if (holder === null || handle === 0) return holder !== null && holder.pid === markedPid ? holder : null;
-    return binding.heldBy(handle, holder.pid, holder.started.getTime(), markedPid !== 0) ? holder : null;
+    if (holder === null) return null;
+    // Closed: the file carried a mark, which names the holder.
+    if (handle === 0) return holder.pid === markedPid ? holder : null;
+    const held = binding.heldBy(handle, holder.pid, holder.started.getTime(), markedPid !== 0, true);
+    open = false;
+    return held ? holder : null;
   } catch (error) {
     throw toLockError(error, lockPath);
   } finally {
-    if (handle !== 0) binding.close(handle);
+    if (open) binding.close(handle as Handle);
   }
 }
 

@@ -228,8 +228,8 @@ const NEEDS_ESCAPE = /["\\\u0000-\u001f]/;
  * A record in its writers' own layout, read field by field: the one that
  * every status() and contended tryAcquire() meets, at half the cost of
  * JSON.parse and checking what it built. Undefined for any other text
- * (another layout, a pid JSON would not read, a time in another form, a
- * prompt with escapes that do not decode), which `parseAnyRecord` then
+ * (another layout, a pid JSON would not read, a time that is not RFC 3339,
+ * a prompt with escapes that do not decode), which `parseAnyRecord` then
  * reads or refuses: for every text this accepts, it returns what that does.
  */
 function parseOwnLayout(text: string): LockMetadata | undefined {
@@ -246,9 +246,12 @@ function parseOwnLayout(text: string): LockMetadata | undefined {
   if (pidDigits === 0 || pidDigits > 10 || (pidDigits > 1 && text[PID_FIELD.length] === '0')) return undefined;
   if (pid > 0xffffffff || !text.startsWith(STARTED_FIELD, at)) return undefined;
   at += STARTED_FIELD.length;
-  const started = parseOwnForm(text.slice(at, at + 24));
-  if (!(started instanceof Date)) return undefined;
-  at += 24;
+  // Any RFC 3339 form (the Rust reference writes nine fractional digits),
+  // which holds no quote or backslash.
+  const startedEnd = text.indexOf('"', at);
+  const started = startedEnd < 0 ? null : parseTimestamp(text.slice(at, startedEnd));
+  if (started === null) return undefined;
+  at = startedEnd;
   const from = at + PROMPT_FIELD.length;
   const end = text.length - RECORD_END.length;
   if (from > end || !text.startsWith(PROMPT_FIELD, at)) return undefined;

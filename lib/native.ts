@@ -170,9 +170,10 @@ export interface Binding {
    * than 2 s after `started` did not write the record (its pid was reused).
    * Where the kernel cannot say, whether `pid` is alive. `mayBeMarked`
    * false skips looking for the pid's holder mark, for a caller that
-   * `found` told there is none.
+   * `found` told there is none; `close` closes the handle after, in the
+   * same call.
    */
-  heldBy(handle: Handle, pid: number, started: number, mayBeMarked?: boolean): boolean;
+  heldBy(handle: Handle, pid: number, started: number, mayBeMarked?: boolean, close?: boolean): boolean;
   /**
    * Drops the handle's lock and keeps it open: the probe of a watch, whose
    * descriptor stays open so that probing makes no inotify event (see

@@ -313,17 +313,20 @@ Napi::Value Inspect(const Napi::CallbackInfo& info) {
   return HeldRecord(env, files, file_id, file_id);
 }
 
-// heldBy(handle, pid, started[, mayBeMarked]): whether pid holds the lock
-// on the handle's inode, as far as the system can tell, for a record
-// stamped `started` (ms since the epoch; see HoldsLock)
+// heldBy(handle, pid, started[, mayBeMarked[, close]]): whether pid holds
+// the lock on the handle's inode, as far as the system can tell, for a
+// record stamped `started` (ms since the epoch; see HoldsLock); then closes
+// the handle when `close` says so, saving its caller a call.
 Napi::Value HeldBy(const Napi::CallbackInfo& info) {
   LockFile* file = OpenFileArg(info);
   uint64_t pid = 0;
   double started = 0;
   bool may_be_marked = true;
+  bool close = false;
   if (file == nullptr || !IntegerArg(info, 1, "pid", UINT32_MAX, &pid) ||
       !NumberArg(info, 2, "started", &started) ||
-      (info.Length() > 3 && !BoolArg(info, 3, "mayBeMarked", &may_be_marked))) {
+      (info.Length() > 3 && !BoolArg(info, 3, "mayBeMarked", &may_be_marked)) ||
+      (info.Length() > 4 && !BoolArg(info, 4, "close", &close))) {
     return info.Env().Undefined();
   }
   // Any Date's time is within 8.64e15 ms of the epoch.
@@ -333,6 +336,7 @@ Napi::Value HeldBy(const Napi::CallbackInfo& info) {
   }
   const bool held = HoldsLock(file->handle(), file->id(), static_cast<int64_t>(pid),
                               static_cast<int64_t>(started), may_be_marked);
+  if (close) FilesOf(info)->Close(info[0].As<Napi::Number>().Uint32Value());
   return Napi::Boolean::New(info.Env(), held);
 }
 

@@ -293,7 +293,13 @@ test('records in the writers\' own layout, and near misses of it, parse as JSON.
     }
   };
   const agree = (text) => assert.deepEqual(outcome(parseRecord, text), outcome(parseAnyRecord, text), JSON.stringify(text));
-  const time = fc.integer({ min: -62167219200000, max: 253402300799999 }).map((ms) => new Date(ms).toISOString());
+  // Times as loop-lock writes them, and as chrono does (0, 3, 6 or 9 fractional digits, Z or an offset).
+  const time = fc.oneof(
+    fc.integer({ min: -62167219200000, max: 253402300799999 }).map((ms) => new Date(ms).toISOString()),
+    fc
+      .tuple(fc.integer({ min: 0, max: 253402300799 }), fc.constantFrom('', '.123', '.123456', '.123456789'), fc.constantFrom('Z', '+00:00', '-05:30', 'z'))
+      .map(([s, fraction, zone]) => new Date(s * 1000).toISOString().slice(0, 19) + fraction + zone),
+  );
   const pid = fc.oneof(fc.integer({ min: 0, max: 0xffffffff }), fc.constantFrom(-1, 2 ** 32, 1.5, 1e21));
   // Whole records, with prompts of any characters (escapes, quotes, control characters, lone surrogates).
   fc.assert(
@@ -321,6 +327,9 @@ test('records in the writers\' own layout, and near misses of it, parse as JSON.
     '{\n  "pid": 1e3,\n  "started": "2026-12-07T01:02:03.456Z",\n  "prompt": "p"\n}',
     '{\n  "pid": 0,\n  "started": "0000-02-29T00:00:00.000Z",\n  "prompt": ""\n}',
     '{\n  "pid": 4294967295,\n  "started": "9999-12-31T23:59:59.999Z",\n  "prompt": "\\u0000"\n}',
+    '{\n  "pid": 7,\n  "started": "2026-12-07T01:02:03.456789012Z",\n  "prompt": "rust"\n}',
+    '{\n  "pid": 7,\n  "started": "2026-12-07T01:02:03.456789012Z\\",\n  "prompt": "rust"\n}',
+    '{\n  "pid": 7,\n  "started": "2026-13-07T01:02:03Z",\n  "prompt": "rust"\n}',
   ]) {
     agree(text);
   }
