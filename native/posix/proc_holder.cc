@@ -114,12 +114,11 @@ ProcAnswer DescriptorHolds(int64_t pid, const char* fd, const FileId& id,
 }
 
 // Every descriptor of process `pid`, for the one that holds the lock on
-// `id` (*found, its fdinfo entry's inode number *fdinfo_ino): one fdinfo
-// read each. kUnknown when the list cannot be read (another user's process;
-// hidepid; a process that exited meanwhile: /proc/locks, read then, can
-// tell), or when a descriptor could not say; kYes wins over either.
-ProcAnswer FindHoldingDescriptor(int64_t pid, const FileId& id, int* found,
-                                 unsigned long long* fdinfo_ino) {
+// `id` (*found): one fdinfo read each. kUnknown when the list cannot be
+// read (another user's process; hidepid; a process that exited meanwhile:
+// /proc/locks, read then, can tell), or when a descriptor could not say;
+// kYes wins over either.
+ProcAnswer FindHoldingDescriptor(int64_t pid, const FileId& id, int* found) {
   char path[32];
   std::snprintf(path, sizeof path, "/proc/%lld/fd", static_cast<long long>(pid));
   DIR* descriptors = opendir(path);
@@ -127,7 +126,7 @@ ProcAnswer FindHoldingDescriptor(int64_t pid, const FileId& id, int* found,
   ProcAnswer answer = ProcAnswer::kNo;
   for (const dirent* entry; (entry = readdir(descriptors)) != nullptr;) {
     if (entry->d_name[0] == '.') continue;
-    const ProcAnswer held = DescriptorHolds(pid, entry->d_name, id, fdinfo_ino);
+    const ProcAnswer held = DescriptorHolds(pid, entry->d_name, id);
     if (held == ProcAnswer::kYes) {
       *found = std::atoi(entry->d_name);
       answer = held;
@@ -137,6 +136,15 @@ ProcAnswer FindHoldingDescriptor(int64_t pid, const FileId& id, int* found,
   }
   closedir(descriptors);
   return answer;
+}
+
+// The inode number of /proc/<pid>/fdinfo/<fd> (see RememberedDescriptors),
+// 0 when it cannot be read.
+unsigned long long FdinfoInode(int64_t pid, int fd) {
+  char path[64];
+  std::snprintf(path, sizeof path, "/proc/%lld/fdinfo/%d", static_cast<long long>(pid), fd);
+  struct stat entry;
+  return stat(path, &entry) == 0 ? static_cast<unsigned long long>(entry.st_ino) : 0;
 }
 
 // The descriptor that last held the lock, per process and file, with the
@@ -276,9 +284,9 @@ ProcAnswer HoldsAsWriter(int64_t pid, const FileId& id, int64_t started_ms) {
   if (start < 0) return ProcAnswer::kUnknown;
   if (StartedAfter(start, started_ms)) return ProcAnswer::kNo;
   int found = -1;
-  unsigned long long fdinfo_ino = 0;
-  const ProcAnswer answer = FindHoldingDescriptor(pid, id, &found, &fdinfo_ino);
-  if (answer == ProcAnswer::kYes) Remembered().Remember({pid, id.dev, id.ino, found, fdinfo_ino, start});
+  const ProcAnswer answer = FindHoldingDescriptor(pid, id, &found);
+  // Only the descriptor found is stat()ed for its entry's number, not each one read.
+  if (answer == ProcAnswer::kYes) Remembered().Remember({pid, id.dev, id.ino, found, FdinfoInode(pid, found), start});
   return answer;
 }
 
