@@ -35,8 +35,9 @@ class FileTable {
 
   // Two numbers that a call returning a held file's record leaves for
   // JavaScript (see HeldRecord in binding.cc): [0] the handle kept open for
-  // the holder check, 0 when closed; [1] the pid the file's mark names, -1
-  // when none was read. The binding exports a Float64Array over them once,
+  // the holder check, 0 when closed; [1] the pid the file's mark names, 0
+  // when it has none, -1 when another lock kept it from being read (see
+  // MarkedPid). The binding exports a Float64Array over them once,
   // so such a call returns a string, not an object it would have to build.
   // The table keeps the buffer alive for as long as it writes to it.
   double* found() const { return found_; }

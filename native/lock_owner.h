@@ -49,18 +49,16 @@ constexpr int64_t kStartSlackMs = 2000;
 // MarkHolder), or it is alive and, on Linux, the kernel says so.
 //
 // On Linux the process's own /proc entries say so: one of its descriptors
-// is the file and holds the lock (see HoldsThroughDescriptor), and it
-// started no later than 2 s after `started_ms` (else the pid was reused:
-// see StartedAfter). Where those entries cannot be read (another user's
+// is the file and holds the lock, and it started no later than 2 s after
+// `started_ms`, else the pid was reused (see HoldsAsWriter). Where those entries cannot be read (another user's
 // process), /proc/locks, which lists every lock with the pid that took it;
 // a pid outside the reader's pid namespace is listed as 0 there, so it
 // never matches. Where /proc is another pid namespace's, only a dead pid
 // can be ruled out: the answer is then whether `pid` names a live process;
 // on macOS, a live process that started in time (the kernel's process
 // table). Windows: see win32/lock_owner.cc. Pids below 1 address
-// process groups and name no holder.
-// `may_be_marked` false skips the mark's check, for a reader that
-// MarkedPid just told there is none.
+// process groups and name no holder. `may_be_marked` false skips the
+// mark's check, for a reader that MarkedPid just told there is none.
 bool HoldsLock(FileHandle fd, const FileId& id, int64_t pid, int64_t started_ms,
                bool may_be_marked = true);
 

@@ -50,16 +50,28 @@ int OfdLock(int fd, int command, struct flock* range) {
   return RetryOnEintr([&] { return fcntl(fd, command, range); });
 }
 
-bool IsMarked(int fd, int64_t pid) {
+// What holds the bytes [start, start + length) of the file, by one
+// F_OFD_GETLK: no lock; a mark, at *at; or another lock (or the query
+// failed). Only an OFD lock (l_pid -1) on one byte is a mark: a POSIX lock
+// over the whole file (fcntl() users) conflicts there too.
+enum class MarkFound { kNone, kMark, kOther };
+
+MarkFound FindMark(int fd, off_t start, off_t length, off_t* at) {
   struct flock range = {};
   range.l_type = F_WRLCK;
   range.l_whence = SEEK_SET;
-  range.l_start = MarkOffset(pid);
-  range.l_len = 1;
-  if (OfdLock(fd, F_OFD_GETLK, &range) < 0 || range.l_type == F_UNLCK) return false;
-  // Only an OFD lock (l_pid -1) on exactly that byte is a mark: a POSIX
-  // lock over the whole file (fcntl() users) conflicts there too.
-  return range.l_pid == -1 && range.l_start == MarkOffset(pid) && range.l_len == 1;
+  range.l_start = start;
+  range.l_len = length;
+  if (OfdLock(fd, F_OFD_GETLK, &range) < 0) return MarkFound::kOther;
+  if (range.l_type == F_UNLCK) return MarkFound::kNone;
+  if (range.l_pid != -1 || range.l_len != 1) return MarkFound::kOther;
+  *at = range.l_start;
+  return MarkFound::kMark;
+}
+
+bool IsMarked(int fd, int64_t pid) {
+  off_t at = 0;
+  return FindMark(fd, MarkOffset(pid), 1, &at) == MarkFound::kMark && at == MarkOffset(pid);
 }
 
 #else
@@ -76,7 +88,7 @@ bool IsMarked(int, int64_t) { return false; }
 // still not cheap: the kernel takes its lock table's rwsem for writing,
 // which waits out an RCU grace period unless another read did so moments
 // before, so a read on its own took 6 to 20 ms on the development machine
-// (2 cores, loaded). Hence only the fallback of HoldsThroughDescriptor.
+// (2 cores, loaded). Hence only the fallback of HoldsAsWriter.
 // -1 when it cannot be used: no procfs, or a /proc of another pid
 // namespace, whose pids are not this process's.
 int KernelLockList() {
@@ -190,18 +202,17 @@ int64_t MarkedPid(FileHandle fd) {
 #ifdef F_OFD_SETLK
   constexpr off_t kPids = off_t{1} << 22;
   const off_t first = MarkOffset(0);
-  struct flock range = {};
-  range.l_type = F_WRLCK;
-  range.l_whence = SEEK_SET;
-  range.l_start = first;
-  range.l_len = kPids;
-  if (OfdLock(fd, F_OFD_GETLK, &range) < 0) return kMarkUnread;
-  if (range.l_type == F_UNLCK) return kNoMark;
-  // As in IsMarked: only an OFD lock on one byte is a mark.
-  if (range.l_pid != -1 || range.l_len != 1 || range.l_start <= first || range.l_start >= first + kPids) {
-    return kMarkUnread;
+  off_t at = 0;
+  switch (FindMark(fd, first, kPids, &at)) {
+    case MarkFound::kNone:
+      return kNoMark;
+    case MarkFound::kOther:
+      return kMarkUnread;
+    case MarkFound::kMark:
+      break;
   }
-  return static_cast<int64_t>(range.l_start - first);
+  // Pid 0 addresses no process: no holder marks it.
+  return at > first && at < first + kPids ? static_cast<int64_t>(at - first) : kMarkUnread;
 #else
   (void)fd;
   return kNoMark;
