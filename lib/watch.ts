@@ -2,7 +2,6 @@ import type { NetworkFilesystemPolicy } from './options.js';
 import type { LockStatus } from './status.js';
 import { LockFeed, sameStatus, type Subscriber } from './watch-feed.js';
 
-
 /** The error a pending `next()` rejects with when the signal aborts, as `fs.promises.watch` and `events.on` do. */
 class AbortError extends Error {
   readonly code = 'ABORT_ERR';
